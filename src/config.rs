@@ -1,0 +1,570 @@
+//! Experiment files: the raw TOML schema, its validation and the expansion of a sweep into runs.
+//!
+//! Parsing happens in two stages. [`ExperimentFile`] mirrors the TOML file and rejects unknown
+//! keys; [`Experiment::from_file`] then checks every value against its allowed range and keeps
+//! the file path so that errors can name it. [`Experiment::expand`] turns the `[sweep]` table
+//! into the Cartesian product of [`RunSpec`]s, each of which fully determines one training run.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::data::DatasetSelector;
+use crate::data::synthetic::SyntheticSettings;
+use crate::error::{Error, Result};
+
+/// The compute backend that trains the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn's flex CPU backend.
+    #[default]
+    Cpu,
+    /// burn-wgpu; needs a build with `--features wgpu` and a graphics adapter.
+    Wgpu,
+}
+
+/// The model variant of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// LSTM encoder-decoder (EncDec-AD).
+    Standard,
+    /// The encoder-decoder behind one L1-penalised weight per (step, sensor) element.
+    SparseElementwise,
+}
+
+impl ModelKind {
+    /// Whether the variant has L1-penalised input weights.
+    pub fn is_sparse(self) -> bool {
+        !matches!(self, ModelKind::Standard)
+    }
+
+    /// The name used in experiment files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Standard => "standard",
+            ModelKind::SparseElementwise => "sparse-elementwise",
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the score of a time step is computed from its reconstruction error vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreKind {
+    /// Mahalanobis distance of the error vector under a Gaussian fitted on validation errors.
+    #[default]
+    Mahalanobis,
+    /// Mean squared error over the sensors.
+    Mse,
+}
+
+/// Training settings shared by every run of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingSettings {
+    /// Maximum number of passes over the training windows.
+    pub epochs: usize,
+    /// Windows per Adam step.
+    pub batch_size: usize,
+    /// Adam step size.
+    pub learning_rate: f64,
+    /// Epochs without improvement of the validation loss before training stops.
+    pub patience: usize,
+    /// Fraction of the training series, taken from its end, used for validation.
+    pub validation_fraction: f64,
+    /// Steps between the starts of consecutive training and validation windows.
+    pub train_stride: usize,
+    /// Steps between the starts of consecutive test windows.
+    pub test_stride: usize,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        TrainingSettings {
+            epochs: 50,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            patience: 5,
+            validation_fraction: 0.2,
+            train_stride: 1,
+            test_stride: 1,
+        }
+    }
+}
+
+/// Scoring settings shared by every run of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoringSettings {
+    /// Per-step score.
+    pub score: ScoreKind,
+    /// Shrinkage `α` of the error covariance towards a scaled identity, in [0, 1].
+    pub covariance_shrinkage: f64,
+}
+
+impl Default for ScoringSettings {
+    fn default() -> Self {
+        ScoringSettings {
+            score: ScoreKind::Mahalanobis,
+            // Enough to make the covariance of a constant sensor's error invertible without
+            // visibly changing the distance along well-estimated directions.
+            covariance_shrinkage: 0.01,
+        }
+    }
+}
+
+/// The `[sweep]` table: each key lists the values to combine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepTable {
+    pub dataset: Vec<String>,
+    pub model: Vec<ModelKind>,
+    #[serde(default = "default_hidden_sizes")]
+    pub hidden_size: Vec<usize>,
+    #[serde(default = "default_windows")]
+    pub window: Vec<usize>,
+    #[serde(default = "default_l1")]
+    pub l1: Vec<f64>,
+    #[serde(default = "default_seeds")]
+    pub seed: Vec<u64>,
+}
+
+fn default_hidden_sizes() -> Vec<usize> {
+    vec![64]
+}
+
+fn default_windows() -> Vec<usize> {
+    vec![100]
+}
+
+fn default_l1() -> Vec<f64> {
+    vec![1e-3]
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+/// The experiment file as written, before validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentFile {
+    /// Name of the experiment; results go to `<results_dir>/<name>/`.
+    pub name: String,
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// Root folder of the datasets, relative to the working directory.
+    pub data_dir: Option<PathBuf>,
+    /// Root folder of the results, relative to the working directory.
+    pub results_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub training: TrainingSettings,
+    #[serde(default)]
+    pub scoring: ScoringSettings,
+    #[serde(default)]
+    pub synthetic: SyntheticSettings,
+    pub sweep: SweepTable,
+}
+
+/// A validated experiment.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub path: PathBuf,
+    pub name: String,
+    pub backend: BackendKind,
+    pub data_dir: PathBuf,
+    pub results_dir: PathBuf,
+    pub training: TrainingSettings,
+    pub scoring: ScoringSettings,
+    pub synthetic: SyntheticSettings,
+    pub datasets: Vec<DatasetSelector>,
+    pub models: Vec<ModelKind>,
+    pub hidden_sizes: Vec<usize>,
+    pub windows: Vec<usize>,
+    pub l1: Vec<f64>,
+    pub seeds: Vec<u64>,
+}
+
+/// Default root of the datasets.
+pub const DEFAULT_DATA_DIR: &str = "datasets";
+/// Default root of the results.
+pub const DEFAULT_RESULTS_DIR: &str = "results";
+
+impl Experiment {
+    /// Reads and validates an experiment file.
+    pub fn from_file(path: &Path) -> Result<Experiment> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Experiment::from_toml(&text, path)
+    }
+
+    /// Parses and validates experiment TOML; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Experiment> {
+        let raw: ExperimentFile = toml::from_str(text).map_err(|e| Error::Experiment {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Experiment::validate(raw, path).map_err(|e| match e {
+            Error::Setting {
+                key,
+                value,
+                expected,
+            } => Error::Experiment {
+                path: path.to_owned(),
+                message: format!("invalid value {value} for `{key}`: {expected}"),
+            },
+            other => other,
+        })
+    }
+
+    fn validate(raw: ExperimentFile, path: &Path) -> Result<Experiment> {
+        check_name(&raw.name)?;
+        check_training(&raw.training)?;
+        check_scoring(&raw.scoring)?;
+        raw.synthetic.validate()?;
+        let sweep = &raw.sweep;
+        let datasets = sweep
+            .dataset
+            .iter()
+            .map(|s| s.parse::<DatasetSelector>())
+            .collect::<Result<Vec<_>>>()?;
+        check_list("sweep.dataset", &sweep.dataset, |_| Ok(()))?;
+        check_list("sweep.model", &sweep.model, |_| Ok(()))?;
+        check_list("sweep.hidden_size", &sweep.hidden_size, |&h| {
+            in_range("sweep.hidden_size", h, 1, 4096)
+        })?;
+        check_list("sweep.window", &sweep.window, |&l| {
+            in_range("sweep.window", l, 2, 100_000)
+        })?;
+        check_list("sweep.seed", &sweep.seed, |_| Ok(()))?;
+        check_float_list("sweep.l1", &sweep.l1)?;
+
+        Ok(Experiment {
+            path: path.to_owned(),
+            name: raw.name,
+            backend: raw.backend,
+            data_dir: raw.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            results_dir: raw
+                .results_dir
+                .unwrap_or_else(|| DEFAULT_RESULTS_DIR.into()),
+            training: raw.training,
+            scoring: raw.scoring,
+            synthetic: raw.synthetic,
+            datasets,
+            models: sweep.model.clone(),
+            hidden_sizes: sweep.hidden_size.clone(),
+            windows: sweep.window.clone(),
+            l1: sweep.l1.clone(),
+            seeds: sweep.seed.clone(),
+        })
+    }
+
+    /// Expands the sweep over the given dataset entities into runs, in a fixed order.
+    ///
+    /// The standard model has no L1 layer, so its runs take `l1 = 0` and appear once whatever
+    /// the `l1` list holds.
+    pub fn expand(&self, entities: &[crate::data::DatasetSpec]) -> Vec<RunSpec> {
+        let mut runs = Vec::new();
+        let mut seen = BTreeSet::new();
+        for dataset in entities {
+            for &model in &self.models {
+                for &hidden_size in &self.hidden_sizes {
+                    for &window in &self.windows {
+                        for &l1 in &self.l1 {
+                            let l1 = if model.is_sparse() { l1 } else { 0.0 };
+                            for &seed in &self.seeds {
+                                let run = RunSpec {
+                                    dataset: dataset.clone(),
+                                    model,
+                                    hidden_size,
+                                    window,
+                                    l1,
+                                    seed,
+                                    backend: self.backend,
+                                    training: self.training.clone(),
+                                    scoring: self.scoring.clone(),
+                                    synthetic: dataset
+                                        .is_synthetic()
+                                        .then(|| self.synthetic.clone()),
+                                };
+                                if seen.insert(run.id()) {
+                                    runs.push(run);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        runs
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with('.');
+    if valid {
+        Ok(())
+    } else {
+        Err(setting(
+            "name",
+            format!("{name:?}"),
+            "use letters, digits, `-`, `_` and `.` only, not starting with `.`, because the name \
+             becomes a folder",
+        ))
+    }
+}
+
+fn check_training(t: &TrainingSettings) -> Result<()> {
+    in_range("training.epochs", t.epochs, 1, 100_000)?;
+    in_range("training.batch_size", t.batch_size, 1, 1 << 20)?;
+    in_range("training.patience", t.patience, 1, 100_000)?;
+    in_range("training.train_stride", t.train_stride, 1, 1 << 30)?;
+    in_range("training.test_stride", t.test_stride, 1, 1 << 30)?;
+    if !(t.learning_rate.is_finite() && t.learning_rate > 0.0 && t.learning_rate < 1.0) {
+        return Err(setting(
+            "training.learning_rate",
+            t.learning_rate,
+            "expected a number in (0, 1)",
+        ));
+    }
+    if !(t.validation_fraction > 0.0 && t.validation_fraction < 1.0) {
+        return Err(setting(
+            "training.validation_fraction",
+            t.validation_fraction,
+            "expected a number in (0, 1)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_scoring(s: &ScoringSettings) -> Result<()> {
+    if !(0.0..=1.0).contains(&s.covariance_shrinkage) {
+        return Err(setting(
+            "scoring.covariance_shrinkage",
+            s.covariance_shrinkage,
+            "expected a number in [0, 1]",
+        ));
+    }
+    Ok(())
+}
+
+fn check_list<T: PartialEq + fmt::Debug>(
+    key: &str,
+    values: &[T],
+    check: impl Fn(&T) -> Result<()>,
+) -> Result<()> {
+    if values.is_empty() {
+        return Err(setting(
+            key,
+            "[]",
+            "expected a list with at least one value",
+        ));
+    }
+    for (i, value) in values.iter().enumerate() {
+        check(value)?;
+        if values[..i].contains(value) {
+            return Err(setting(
+                key,
+                format!("{value:?}"),
+                "listed twice; remove the duplicate",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_float_list(key: &str, values: &[f64]) -> Result<()> {
+    check_list(key, values, |&v| {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(setting(key, v, "expected a finite number >= 0"))
+        }
+    })
+}
+
+/// Checks that an integer setting lies in `[min, max]`.
+pub(crate) fn in_range(key: &str, value: usize, min: usize, max: usize) -> Result<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(setting(
+            key,
+            value,
+            format!("expected an integer in [{min}, {max}]"),
+        ))
+    }
+}
+
+/// Builds an [`Error::Setting`].
+pub(crate) fn setting(key: &str, value: impl fmt::Display, expected: impl Into<String>) -> Error {
+    Error::Setting {
+        key: key.to_owned(),
+        value: value.to_string(),
+        expected: expected.into(),
+    }
+}
+
+/// Everything that determines one training run.
+///
+/// Two runs with equal specs give equal results, so the spec's hash names the run's folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub dataset: crate::data::DatasetSpec,
+    pub model: ModelKind,
+    pub hidden_size: usize,
+    pub window: usize,
+    pub l1: f64,
+    pub seed: u64,
+    pub backend: BackendKind,
+    pub training: TrainingSettings,
+    pub scoring: ScoringSettings,
+    /// Generator settings, present only for the synthetic dataset.
+    pub synthetic: Option<SyntheticSettings>,
+}
+
+impl RunSpec {
+    /// A stable identifier: the first 12 hex digits of the SHA-256 of the canonical JSON of the
+    /// spec (object keys sorted), so it does not depend on key order in the TOML file.
+    pub fn id(&self) -> String {
+        let value = serde_json::to_value(self).expect("a run spec always serialises");
+        let canonical = serde_json::to_string(&value).expect("a JSON value always serialises");
+        let digest = Sha256::digest(canonical.as_bytes());
+        digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A readable folder name: the swept values followed by the id.
+    pub fn folder_name(&self) -> String {
+        format!(
+            "{}_{}_h{}_l{}_l1-{}_s{}_{}",
+            self.dataset.label().replace([':', '/'], "-"),
+            self.model,
+            self.hidden_size,
+            self.window,
+            self.l1,
+            self.seed,
+            self.id()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        name = "t"
+        [sweep]
+        dataset = ["synthetic"]
+        model = ["standard", "sparse-elementwise"]
+        l1 = [0.0, 0.01]
+        seed = [1, 2]
+    "#;
+
+    fn parse(text: &str) -> Result<Experiment> {
+        Experiment::from_toml(text, Path::new("exp.toml"))
+    }
+
+    #[test]
+    fn expand_collapses_l1_for_standard() {
+        let exp = parse(MINIMAL).unwrap();
+        let entities = vec![crate::data::DatasetSpec::synthetic()];
+        let runs = exp.expand(&entities);
+        let standard = runs
+            .iter()
+            .filter(|r| r.model == ModelKind::Standard)
+            .count();
+        let sparse = runs.iter().filter(|r| r.model.is_sparse()).count();
+        assert_eq!(standard, 2, "one standard run per seed");
+        assert_eq!(sparse, 4, "two l1 values times two seeds");
+    }
+
+    #[test]
+    fn run_id_ignores_key_order() {
+        let reordered = r#"
+            name = "t"
+            [training]
+            batch_size = 64
+            epochs = 50
+            [sweep]
+            seed = [1, 2]
+            l1 = [0.0, 0.01]
+            model = ["standard", "sparse-elementwise"]
+            dataset = ["synthetic"]
+        "#;
+        let entities = vec![crate::data::DatasetSpec::synthetic()];
+        let ids = |text: &str| {
+            let mut ids: Vec<_> = parse(text)
+                .unwrap()
+                .expand(&entities)
+                .iter()
+                .map(RunSpec::id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(MINIMAL), ids(reordered));
+    }
+
+    #[test]
+    fn unknown_key_names_key() {
+        let err = parse(&MINIMAL.replace("seed = [1, 2]", "seeds = [1]")).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("seeds"), "{message}");
+        assert!(message.contains("exp.toml"), "{message}");
+    }
+
+    #[test]
+    fn unknown_model_lists_allowed() {
+        let err = parse(&MINIMAL.replace("\"standard\",", "\"dense\",")).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("dense"), "{message}");
+        assert!(message.contains("sparse-elementwise"), "{message}");
+    }
+
+    #[test]
+    fn out_of_range_values_rejected() {
+        let cases = [
+            ("[training]\nepochs = 0", "training.epochs"),
+            (
+                "[training]\nvalidation_fraction = 1.5",
+                "training.validation_fraction",
+            ),
+            ("[training]\nlearning_rate = -1.0", "training.learning_rate"),
+            (
+                "[scoring]\ncovariance_shrinkage = 2.0",
+                "scoring.covariance_shrinkage",
+            ),
+        ];
+        for (extra, key) in cases {
+            let err = parse(&format!("{MINIMAL}\n{extra}")).unwrap_err();
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+        let err = parse(&MINIMAL.replace("l1 = [0.0, 0.01]", "l1 = [-1.0]")).unwrap_err();
+        assert!(err.to_string().contains("sweep.l1"), "{err}");
+        let err = parse(&MINIMAL.replace("seed = [1, 2]", "seed = [1, 1]")).unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+        let err = parse(&MINIMAL.replace("name = \"t\"", "name = \"../x\"")).unwrap_err();
+        assert!(err.to_string().contains("name"), "{err}");
+    }
+
+    #[test]
+    fn unknown_dataset_rejected() {
+        let err = parse(&MINIMAL.replace("\"synthetic\"", "\"imagenet\"")).unwrap_err();
+        assert!(err.to_string().contains("imagenet"), "{err}");
+    }
+}

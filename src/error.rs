@@ -1,0 +1,85 @@
+//! The library's error type.
+//!
+//! Every variant names what was wrong, where (file, line, key or index) and what to do about it,
+//! because the people reading these messages are running long experiments and need to fix the
+//! input, not the code.
+
+use std::path::PathBuf;
+
+/// Errors raised while reading experiments and data, training and writing results.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The experiment file could not be parsed or holds an invalid value.
+    #[error("invalid experiment file {path}: {message}")]
+    Experiment { path: PathBuf, message: String },
+
+    /// A setting holds a value outside its allowed range.
+    #[error("invalid setting `{key}` = {value}: {expected}")]
+    Setting {
+        key: String,
+        value: String,
+        expected: String,
+    },
+
+    /// A data file is missing, unreadable or malformed.
+    #[error("invalid data in {path}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Data {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+
+    /// A dataset named by the experiment is not present under the data root.
+    #[error("dataset `{name}` not found at {path}. {hint}")]
+    DatasetMissing {
+        name: String,
+        path: PathBuf,
+        hint: String,
+    },
+
+    /// The requested compute backend is not available in this build or on this machine.
+    #[error("backend `{backend}` is unavailable: {reason}")]
+    Backend { backend: String, reason: String },
+
+    /// Training diverged or failed numerically.
+    #[error("training failed: {0}")]
+    Training(String),
+
+    /// A metric could not be computed from the scores.
+    #[error(transparent)]
+    Metric(#[from] crate::metrics::MetricError),
+
+    /// A file or folder could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A results table could not be built or written.
+    #[error("cannot write results table {path}: {message}")]
+    Table { path: PathBuf, message: String },
+}
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds a data error for a file, with an optional 1-based line number.
+    pub fn data(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Error::Data {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+}

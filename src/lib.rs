@@ -1,0 +1,24 @@
+//! Standard and sparse LSTM encoder-decoders for anomaly detection in multivariate time series.
+//!
+//! The crate trains the EncDec-AD model of Malhotra et al. (2016) and its sparse variant of
+//! Gugulothu et al. (2018), which puts an L1-penalised layer in front of the encoder so that
+//! irrelevant and redundant sensors are switched off. A TOML experiment file describes a sweep;
+//! [`runner::run_experiment`] trains every run of it and writes result tables.
+//!
+//! Modules follow the steps of an experiment: [`config`] parses and validates the experiment,
+//! [`data`] loads and prepares series, [`model`] and [`training`] build and fit the networks,
+//! [`scoring`] turns reconstruction errors into anomaly scores, [`metrics`] measures them, and
+//! [`runner`] and [`report`] run the sweep and write its results.
+
+pub mod backend;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod report;
+pub mod runner;
+pub mod scoring;
+pub mod training;
+
+pub use error::{Error, Result};

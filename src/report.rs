@@ -1,0 +1,436 @@
+//! Result files: per-run artefacts, `summary.csv` / `summary.parquet` and the paper-style
+//! `table.md`.
+//!
+//! `table.md` has one row per dataset entity and, for each model variant, test ROC-AUC and
+//! PR-AUC (average precision) as mean ± sample standard deviation over seeds. When the sweep has
+//! several hyperparameter settings for a variant, each cell shows the setting with the lowest
+//! mean validation reconstruction MSE over seeds, so no test label takes part in the choice.
+//! The full grid follows the table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Cursor;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::config::ModelKind;
+use crate::error::{Error, Result};
+use crate::runner::{RunRecord, RunStatus};
+use crate::training::EpochRecord;
+
+/// File names of the experiment-level results.
+pub mod files {
+    pub const SUMMARY_CSV: &str = "summary.csv";
+    pub const SUMMARY_PARQUET: &str = "summary.parquet";
+    pub const TABLE: &str = "table.md";
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place, so that a
+/// reader never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    std::fs::write(&temporary, bytes).map_err(|e| Error::io(&temporary, e))?;
+    std::fs::rename(&temporary, path).map_err(|e| Error::io(path, e))
+}
+
+/// Writes the loss per epoch.
+pub fn write_history(path: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut text = String::from("epoch,train_loss,validation_loss,validation_mse,seconds\n");
+    for r in history {
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{:.3}",
+            r.epoch, r.train_loss, r.validation_loss, r.validation_mse, r.seconds
+        );
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+/// Writes one `score,label` row per test point.
+pub fn write_scores(path: &Path, scores: &[f64], labels: &[bool]) -> Result<()> {
+    let mut text = String::with_capacity(scores.len() * 24);
+    text.push_str("score,label\n");
+    for (score, &label) in scores.iter().zip(labels) {
+        let _ = writeln!(text, "{score},{}", u8::from(label));
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+/// Writes the `[l, k]` sparse weights with one column per sensor and one row per step.
+pub fn write_sparse_weights(path: &Path, weights: &[f32], sensor_names: &[String]) -> Result<()> {
+    let mut text = format!("step,{}\n", sensor_names.join(","));
+    for (step, row) in weights.chunks(sensor_names.len()).enumerate() {
+        let row: Vec<String> = row.iter().map(|w| w.to_string()).collect();
+        let _ = writeln!(text, "{step},{}", row.join(","));
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+/// Writes `summary.csv`, `summary.parquet` and `table.md` into `dir`.
+pub fn write_reports(dir: &Path, records: &[RunRecord]) -> Result<()> {
+    let mut frame = summary_frame(records).map_err(|e| table_error(dir, e))?;
+    let csv_path = dir.join(files::SUMMARY_CSV);
+    let mut csv = Vec::new();
+    CsvWriter::new(&mut csv)
+        .finish(&mut frame)
+        .map_err(|e| table_error(&csv_path, e))?;
+    write_atomic(&csv_path, &csv)?;
+
+    let parquet_path = dir.join(files::SUMMARY_PARQUET);
+    let mut parquet = Cursor::new(Vec::new());
+    ParquetWriter::new(&mut parquet)
+        .finish(&mut frame)
+        .map_err(|e| table_error(&parquet_path, e))?;
+    write_atomic(&parquet_path, parquet.get_ref())?;
+
+    write_atomic(&dir.join(files::TABLE), paper_table(records).as_bytes())
+}
+
+fn table_error(path: &Path, e: PolarsError) -> Error {
+    Error::Table {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// One row per run with every swept value, the metrics and the status.
+pub fn summary_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
+    let metric = |f: &dyn Fn(&crate::runner::RunMetrics) -> Option<f64>| -> Vec<Option<f64>> {
+        records
+            .iter()
+            .map(|r| r.metrics.as_ref().and_then(f))
+            .collect()
+    };
+    let count = |f: &dyn Fn(&crate::runner::RunMetrics) -> Option<usize>| -> Vec<Option<u64>> {
+        records
+            .iter()
+            .map(|r| r.metrics.as_ref().and_then(f).map(|v| v as u64))
+            .collect()
+    };
+    let text =
+        |f: &dyn Fn(&RunRecord) -> String| -> Vec<String> { records.iter().map(f).collect() };
+    let columns = vec![
+        Column::new("run_id".into(), text(&|r| r.id.clone())),
+        Column::new(
+            "dataset".into(),
+            text(&|r| r.spec.dataset.family().to_owned()),
+        ),
+        Column::new(
+            "entity".into(),
+            records
+                .iter()
+                .map(|r| r.spec.dataset.entity.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("model".into(), text(&|r| r.spec.model.to_string())),
+        Column::new(
+            "hidden_size".into(),
+            records
+                .iter()
+                .map(|r| r.spec.hidden_size as u64)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "window".into(),
+            records
+                .iter()
+                .map(|r| r.spec.window as u64)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "l1".into(),
+            records.iter().map(|r| r.spec.l1).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "seed".into(),
+            records.iter().map(|r| r.spec.seed).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "status".into(),
+            text(&|r| match r.status {
+                RunStatus::Done => "done".into(),
+                RunStatus::Failed => "failed".into(),
+            }),
+        ),
+        Column::new("roc_auc".into(), metric(&|m| m.roc_auc)),
+        Column::new("pr_auc".into(), metric(&|m| m.pr_auc)),
+        Column::new("sensors_kept".into(), count(&|m| m.sensors_kept)),
+        Column::new("epochs_trained".into(), count(&|m| Some(m.epochs_trained))),
+        Column::new("best_epoch".into(), count(&|m| Some(m.best_epoch))),
+        Column::new("validation_mse".into(), metric(&|m| Some(m.validation_mse))),
+        Column::new("train_seconds".into(), metric(&|m| Some(m.train_seconds))),
+        Column::new(
+            "error".into(),
+            records.iter().map(|r| r.error.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new("folder".into(), text(&|r| r.folder.clone())),
+    ];
+    DataFrame::new(records.len(), columns)
+}
+
+/// Hyperparameters of one grid cell.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+struct Setting {
+    hidden_size: usize,
+    window: usize,
+    l1: f64,
+}
+
+/// Aggregates of one (dataset, model, setting) over seeds.
+#[derive(Debug, Default)]
+struct Cell {
+    validation_mse: Vec<f64>,
+    roc_auc: Vec<f64>,
+    pr_auc: Vec<f64>,
+    sensors_kept: Vec<f64>,
+    seeds: usize,
+}
+
+type Grid = BTreeMap<(String, ModelKind), Vec<(Setting, Cell)>>;
+
+fn build_grid(records: &[RunRecord]) -> Grid {
+    let mut grid: Grid = BTreeMap::new();
+    for record in records {
+        let Some(metrics) = &record.metrics else {
+            continue;
+        };
+        let spec = &record.spec;
+        let setting = Setting {
+            hidden_size: spec.hidden_size,
+            window: spec.window,
+            l1: spec.l1,
+        };
+        let cells = grid.entry((spec.dataset.label(), spec.model)).or_default();
+        let index = match cells.iter().position(|(s, _)| *s == setting) {
+            Some(index) => index,
+            None => {
+                cells.push((setting, Cell::default()));
+                cells.len() - 1
+            }
+        };
+        let cell = &mut cells[index].1;
+        cell.seeds += 1;
+        cell.validation_mse.push(metrics.validation_mse);
+        cell.roc_auc.extend(metrics.roc_auc);
+        cell.pr_auc.extend(metrics.pr_auc);
+        cell.sensors_kept
+            .extend(metrics.sensors_kept.map(|s| s as f64));
+    }
+    for cells in grid.values_mut() {
+        cells.sort_by(|a, b| a.0.partial_cmp(&b.0).expect("settings are finite"));
+    }
+    grid
+}
+
+/// The setting with the lowest mean validation MSE.
+fn selected(cells: &[(Setting, Cell)]) -> &(Setting, Cell) {
+    cells
+        .iter()
+        .min_by(|a, b| mean(&a.1.validation_mse).total_cmp(&mean(&b.1.validation_mse)))
+        .expect("grid entries are never empty")
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// `mean ± sample std`, the mean alone for one value, `n/a` for none.
+fn mean_std(values: &[f64], decimals: usize) -> String {
+    match values.len() {
+        0 => "n/a".into(),
+        1 => format!("{:.decimals$}", values[0]),
+        n => {
+            let m = mean(values);
+            let var = values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+            format!("{m:.decimals$} ± {:.decimals$}", var.sqrt())
+        }
+    }
+}
+
+/// Renders `table.md`.
+pub fn paper_table(records: &[RunRecord]) -> String {
+    let grid = build_grid(records);
+    let mut models: Vec<ModelKind> = grid.keys().map(|(_, m)| *m).collect();
+    models.sort();
+    models.dedup();
+    let mut datasets: Vec<&String> = grid.keys().map(|(d, _)| d).collect();
+    datasets.dedup();
+
+    let mut out = String::from("# Results\n\n");
+    out.push_str(
+        "Test ROC-AUC and PR-AUC (average precision, no interpolation), mean ± sample standard \
+         deviation over seeds. \"kept\" is the number of sensors with a sparse weight above the \
+         zero tolerance.\n\n",
+    );
+    let mut header = String::from("| dataset |");
+    let mut rule = String::from("|---|");
+    for model in &models {
+        let _ = write!(header, " {model} ROC-AUC | {model} PR-AUC |");
+        rule.push_str("---|---|");
+        if model.is_sparse() {
+            let _ = write!(header, " {model} kept |");
+            rule.push_str("---|");
+        }
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for dataset in &datasets {
+        let mut row = format!("| {dataset} |");
+        for model in &models {
+            match grid.get(&((*dataset).clone(), *model)) {
+                Some(cells) => {
+                    let (_, cell) = selected(cells);
+                    let _ = write!(
+                        row,
+                        " {} | {} |",
+                        mean_std(&cell.roc_auc, 3),
+                        mean_std(&cell.pr_auc, 3)
+                    );
+                    if model.is_sparse() {
+                        let _ = write!(row, " {} |", mean_std(&cell.sensors_kept, 1));
+                    }
+                }
+                None => {
+                    row.push_str(" – | – |");
+                    if model.is_sparse() {
+                        row.push_str(" – |");
+                    }
+                }
+            }
+        }
+        let _ = writeln!(out, "{row}");
+    }
+
+    out.push_str(
+        "\nHyperparameters behind each cell, chosen by the lowest mean validation \
+         reconstruction MSE over seeds (no test labels are used):\n\n",
+    );
+    for ((dataset, model), cells) in &grid {
+        let (setting, cell) = selected(cells);
+        let _ = writeln!(
+            out,
+            "- {dataset}, {model}: hidden_size {}, window {}, l1 {}, {} seed(s)",
+            setting.hidden_size, setting.window, setting.l1, cell.seeds
+        );
+    }
+    let failed = records
+        .iter()
+        .filter(|r| r.status == RunStatus::Failed)
+        .count();
+    if failed > 0 {
+        let _ = writeln!(
+            out,
+            "\n{failed} run(s) failed and are left out; their errors are in summary.csv."
+        );
+    }
+
+    out.push_str("\n## Full grid\n\n");
+    out.push_str("| dataset | model | hidden_size | window | l1 | seeds | validation MSE | ROC-AUC | PR-AUC | kept |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    for ((dataset, model), cells) in &grid {
+        for (setting, cell) in cells {
+            let _ = writeln!(
+                out,
+                "| {dataset} | {model} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                setting.hidden_size,
+                setting.window,
+                setting.l1,
+                cell.seeds,
+                mean_std(&cell.validation_mse, 4),
+                mean_std(&cell.roc_auc, 3),
+                mean_std(&cell.pr_auc, 3),
+                mean_std(&cell.sensors_kept, 1),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BackendKind, RunSpec, ScoringSettings, TrainingSettings};
+    use crate::data::DatasetSpec;
+    use crate::runner::RunMetrics;
+
+    fn record(
+        model: ModelKind,
+        hidden_size: usize,
+        seed: u64,
+        validation_mse: f64,
+        roc: f64,
+    ) -> RunRecord {
+        let spec = RunSpec {
+            dataset: DatasetSpec::synthetic(),
+            model,
+            hidden_size,
+            window: 10,
+            l1: if model.is_sparse() { 0.01 } else { 0.0 },
+            seed,
+            backend: BackendKind::Cpu,
+            training: TrainingSettings::default(),
+            scoring: ScoringSettings::default(),
+            synthetic: None,
+        };
+        RunRecord {
+            id: spec.id(),
+            folder: spec.folder_name(),
+            spec,
+            status: RunStatus::Done,
+            error: None,
+            metrics: Some(RunMetrics {
+                roc_auc: Some(roc),
+                pr_auc: Some(roc / 2.0),
+                epochs_trained: 3,
+                best_epoch: 2,
+                validation_mse,
+                validation_loss: validation_mse,
+                train_seconds: 1.0,
+                sensors_kept: model.is_sparse().then_some(7),
+                test_points: 100,
+                test_anomaly_rate: 0.1,
+            }),
+        }
+    }
+
+    #[test]
+    fn table_selects_by_validation_not_test() {
+        // hidden 8 has the better test ROC-AUC but the worse validation MSE: it must not be shown.
+        let records = vec![
+            record(ModelKind::Standard, 8, 0, 0.9, 0.99),
+            record(ModelKind::Standard, 16, 0, 0.1, 0.60),
+            record(ModelKind::Standard, 16, 1, 0.1, 0.70),
+        ];
+        let table = paper_table(&records);
+        assert!(table.contains("| synthetic | 0.650 ± 0.071 |"), "{table}");
+        assert!(table.contains("standard: hidden_size 16"), "{table}");
+    }
+
+    #[test]
+    fn table_has_kept_column_for_sparse() {
+        let records = vec![
+            record(ModelKind::Standard, 8, 0, 0.1, 0.7),
+            record(ModelKind::SparseElementwise, 8, 0, 0.1, 0.8),
+        ];
+        let table = paper_table(&records);
+        assert!(table.contains("sparse-elementwise kept"), "{table}");
+        assert!(table.contains("| 0.800 | 0.400 | 7.0 |"), "{table}");
+    }
+
+    #[test]
+    fn summary_has_row_per_run() {
+        let mut failed = record(ModelKind::Standard, 8, 1, 0.1, 0.7);
+        failed.status = RunStatus::Failed;
+        failed.metrics = None;
+        failed.error = Some("boom".into());
+        let records = vec![record(ModelKind::Standard, 8, 0, 0.1, 0.7), failed];
+        let frame = summary_frame(&records).unwrap();
+        assert_eq!(frame.height(), 2);
+        let status = frame.column("status").unwrap().str().unwrap();
+        assert_eq!(status.get(1), Some("failed"));
+        let roc = frame.column("roc_auc").unwrap().f64().unwrap();
+        assert_eq!(roc.get(1), None);
+    }
+}

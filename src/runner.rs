@@ -1,0 +1,443 @@
+//! Runs a sweep: resolves datasets, trains every missing run in parallel and writes results.
+//!
+//! Each run owns its model, random generators and folder, so the runs share nothing but the
+//! read-only datasets. A run's folder is complete once `run.json` exists; it is written last
+//! and atomically, so a rerun of the experiment skips complete runs and redoes the rest. A run
+//! that fails, by an error or a panic, is recorded with its message and the sweep goes on.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use indicatif::ProgressStyle;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tracing::{Span, error, info, info_span, warn};
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+
+use crate::backend;
+use crate::config::{Experiment, RunSpec};
+use crate::data::prep::{self, Prepared};
+use crate::data::{self, Dataset, DatasetSpec};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::model::{Autoencoder, ModelShape};
+use crate::report::{self, write_atomic};
+use crate::scoring::{WindowPass, fit_scorer, point_scores};
+use crate::training::{TrainingJob, train};
+
+/// File names inside a run folder.
+pub mod files {
+    pub const RECORD: &str = "run.json";
+    pub const SETTINGS: &str = "settings.json";
+    pub const HISTORY: &str = "history.csv";
+    pub const SCORES: &str = "test_scores.csv";
+    pub const MODEL: &str = "model.bpk";
+    pub const SPARSE_WEIGHTS: &str = "sparse_weights.csv";
+}
+
+/// A sparse weight counts as zero when its magnitude is at most this.
+pub const ZERO_TOLERANCE: f64 = 1e-3;
+
+/// Batch size of the scoring passes, which need no gradients.
+const SCORING_BATCH: usize = 256;
+
+/// Options of `run` that are not part of the experiment.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Runs trained at the same time.
+    pub jobs: usize,
+    /// Retrain runs whose folder is complete.
+    pub force: bool,
+    /// Leave out datasets that are not present instead of stopping.
+    pub skip_missing: bool,
+}
+
+/// Whether a run finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Done,
+    Failed,
+}
+
+/// Measurements of a finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    /// Test ROC-AUC; `None` when the test labels hold one class only.
+    pub roc_auc: Option<f64>,
+    /// Test average precision; `None` when the test labels hold no anomaly.
+    pub pr_auc: Option<f64>,
+    pub epochs_trained: usize,
+    pub best_epoch: usize,
+    /// Validation reconstruction MSE of the kept weights; selects hyperparameters.
+    pub validation_mse: f64,
+    pub validation_loss: f64,
+    pub train_seconds: f64,
+    /// Sensors with a sparse weight above [`ZERO_TOLERANCE`] at any step (sparse variants).
+    pub sensors_kept: Option<usize>,
+    pub test_points: usize,
+    pub test_anomaly_rate: f64,
+}
+
+/// What `run.json` holds: the spec, the outcome and either metrics or the error.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub folder: String,
+    pub spec: RunSpec,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub metrics: Option<RunMetrics>,
+}
+
+/// Result of a sweep.
+#[derive(Debug)]
+pub struct SweepOutcome {
+    /// `<results_dir>/<name>`.
+    pub output_dir: PathBuf,
+    /// One record per run of the sweep, in sweep order.
+    pub records: Vec<RunRecord>,
+    /// Runs trained by this invocation.
+    pub trained: usize,
+}
+
+impl SweepOutcome {
+    /// Records of failed runs.
+    pub fn failed(&self) -> impl Iterator<Item = &RunRecord> {
+        self.records
+            .iter()
+            .filter(|r| r.status == RunStatus::Failed)
+    }
+}
+
+/// Runs every run of the experiment that has no complete folder yet, then writes
+/// `summary.csv`, `summary.parquet` and `table.md`.
+pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<SweepOutcome> {
+    let entities = data::resolve(
+        &experiment.datasets,
+        &experiment.data_dir,
+        options.skip_missing,
+    )?;
+    let runs = experiment.expand(&entities);
+    let datasets = load_datasets(experiment, &runs)?;
+    for run in &runs {
+        let dataset = &datasets[&dataset_key(run)];
+        prep::check_lengths(dataset, run.training.validation_fraction, run.window)?;
+    }
+    let device = backend::device(experiment.backend)?;
+
+    let output_dir = experiment.results_dir.join(&experiment.name);
+    let runs_dir = output_dir.join("runs");
+    std::fs::create_dir_all(&runs_dir).map_err(|e| Error::io(&runs_dir, e))?;
+    let text = std::fs::read(&experiment.path).map_err(|e| Error::io(&experiment.path, e))?;
+    write_atomic(&output_dir.join("experiment.toml"), &text)?;
+
+    let mut records: Vec<Option<RunRecord>> = runs
+        .iter()
+        .map(|run| {
+            (!options.force)
+                .then(|| read_complete(&runs_dir, run))
+                .flatten()
+        })
+        .collect();
+    let pending: Vec<usize> = (0..runs.len()).filter(|&i| records[i].is_none()).collect();
+    info!(
+        experiment = %experiment.name,
+        runs = runs.len(),
+        complete = runs.len() - pending.len(),
+        to_train = pending.len(),
+        jobs = options.jobs,
+        backend = %backend::describe(experiment.backend),
+        "sweep starts"
+    );
+
+    let sweep_span = info_span!("sweep");
+    sweep_span.pb_set_style(&progress_style(
+        "{wide_msg} {pos}/{len} runs [{elapsed_precise}, eta {eta}]",
+    ));
+    sweep_span.pb_set_length(pending.len() as u64);
+    sweep_span.pb_set_message(&format!("{}:", experiment.name));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.jobs)
+        .build()
+        .map_err(|e| {
+            Error::Training(format!("cannot start {} worker threads: {e}", options.jobs))
+        })?;
+    let finished: Vec<(usize, RunRecord)> = sweep_span.in_scope(|| {
+        pool.install(|| {
+            pending
+                .par_iter()
+                .map(|&i| {
+                    let run = &runs[i];
+                    let dataset = &datasets[&dataset_key(run)];
+                    let record = run_one(run, dataset, &runs_dir, &device, &sweep_span);
+                    sweep_span.pb_inc(1);
+                    (i, record)
+                })
+                .collect()
+        })
+    });
+    let trained = finished.len();
+    for (i, record) in finished {
+        records[i] = Some(record);
+    }
+    let records: Vec<RunRecord> = records
+        .into_iter()
+        .map(|r| r.expect("every run has a record"))
+        .collect();
+
+    report::write_reports(&output_dir, &records)?;
+    Ok(SweepOutcome {
+        output_dir,
+        records,
+        trained,
+    })
+}
+
+fn progress_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("progress templates are valid")
+}
+
+type DatasetKey = (DatasetSpec, Option<u64>);
+
+/// The synthetic set depends on the run's seed; real datasets do not.
+fn dataset_key(run: &RunSpec) -> DatasetKey {
+    (
+        run.dataset.clone(),
+        run.dataset.is_synthetic().then_some(run.seed),
+    )
+}
+
+/// Loads every dataset of the sweep once, before any training, so that bad input stops the
+/// sweep early.
+fn load_datasets(
+    experiment: &Experiment,
+    runs: &[RunSpec],
+) -> Result<BTreeMap<DatasetKey, Arc<Dataset>>> {
+    let mut datasets = BTreeMap::new();
+    for run in runs {
+        let key = dataset_key(run);
+        if datasets.contains_key(&key) {
+            continue;
+        }
+        let dataset = data::load(
+            &run.dataset,
+            &experiment.data_dir,
+            run.synthetic.as_ref(),
+            run.seed,
+        )?;
+        info!(
+            dataset = %run.dataset,
+            sensors = dataset.train.cols,
+            train_rows = dataset.train.rows,
+            test_rows = dataset.test.rows,
+            "dataset loaded"
+        );
+        datasets.insert(key, Arc::new(dataset));
+    }
+    Ok(datasets)
+}
+
+/// Reads the record of a complete run folder, if there is one for this spec.
+fn read_complete(runs_dir: &Path, run: &RunSpec) -> Option<RunRecord> {
+    let path = runs_dir.join(run.folder_name()).join(files::RECORD);
+    let text = std::fs::read_to_string(&path).ok()?;
+    match serde_json::from_str::<RunRecord>(&text) {
+        Ok(record) if record.status == RunStatus::Done && record.spec == *run => Some(record),
+        Ok(_) => None,
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "unreadable run record; the run is redone");
+            None
+        }
+    }
+}
+
+/// Trains and scores one run, turning any error or panic into a failed record.
+fn run_one(
+    run: &RunSpec,
+    dataset: &Dataset,
+    runs_dir: &Path,
+    device: &Device,
+    sweep: &Span,
+) -> RunRecord {
+    let folder = run.folder_name();
+    let dir = runs_dir.join(&folder);
+    let span = info_span!(parent: sweep, "run", run = %folder);
+    span.pb_set_style(&progress_style(
+        "  {wide_msg} epoch {pos}/{len} [{elapsed}]",
+    ));
+    span.pb_set_length(run.training.epochs as u64);
+    span.pb_set_message(&folder);
+    let outcome = span.in_scope(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            execute_run(run, dataset, &dir, device, &span)
+        }))
+        .unwrap_or_else(|panic| Err(Error::Training(panic_message(&panic))))
+    });
+    let (status, error, metrics) = match outcome {
+        Ok(metrics) => {
+            info!(run = %folder, roc_auc = ?metrics.roc_auc, pr_auc = ?metrics.pr_auc, "run done");
+            (RunStatus::Done, None, Some(metrics))
+        }
+        Err(e) => {
+            error!(run = %folder, error = %e, "run failed");
+            (RunStatus::Failed, Some(e.to_string()), None)
+        }
+    };
+    let record = RunRecord {
+        id: run.id(),
+        folder,
+        spec: run.clone(),
+        status,
+        error,
+        metrics,
+    };
+    let written = std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(&dir, e))
+        .and_then(|_| write_json(&dir.join(files::RECORD), &record));
+    if let Err(e) = written {
+        error!(run = %record.folder, error = %e, "cannot write the run record");
+    }
+    record
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic payload");
+    format!("panic: {text}")
+}
+
+/// Trains, scores and measures one run, writing its files into `dir`.
+fn execute_run(
+    run: &RunSpec,
+    dataset: &Dataset,
+    dir: &Path,
+    device: &Device,
+    span: &Span,
+) -> Result<RunMetrics> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_json(&dir.join(files::SETTINGS), run)?;
+    let started = Instant::now();
+    let prepared = prep::prepare(dataset, run.training.validation_fraction, run.window)?;
+
+    let shape = ModelShape {
+        kind: run.model,
+        sensors: dataset.train.cols,
+        window: run.window,
+        hidden_size: run.hidden_size,
+        sparse_activation: Default::default(),
+    };
+    let train_device = device.clone().autodiff();
+    let model = Autoencoder::new(&shape, run.seed, &train_device);
+    let job = TrainingJob {
+        settings: &run.training,
+        window: run.window,
+        l1: run.l1,
+        seed: run.seed,
+        device: &train_device,
+        on_epoch: &|_| span.pb_inc(1),
+    };
+    let trained = train(model, &prepared.train, &prepared.validation, &job)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    report::write_history(&dir.join(files::HISTORY), &trained.history)?;
+
+    let scores = score_test(&trained.model, &prepared, run, device)?;
+    let roc_auc = metrics::roc_auc(&prepared.test_labels, &scores)?;
+    let pr_auc = metrics::average_precision(&prepared.test_labels, &scores)?;
+    report::write_scores(&dir.join(files::SCORES), &scores, &prepared.test_labels)?;
+
+    let sparse = trained.model.sparse_weights();
+    if let Some(weights) = &sparse {
+        report::write_sparse_weights(
+            &dir.join(files::SPARSE_WEIGHTS),
+            weights,
+            &dataset.sensor_names,
+        )?;
+    }
+    let model_path = dir.join(files::MODEL);
+    trained
+        .model
+        .clone()
+        .save_file(&model_path)
+        .map_err(|e| Error::Table {
+            path: model_path.clone(),
+            message: format!("cannot save the model weights: {e}"),
+        })?;
+
+    let best = trained.best();
+    let anomalies = prepared.test_labels.iter().filter(|&&l| l).count();
+    Ok(RunMetrics {
+        roc_auc,
+        pr_auc,
+        epochs_trained: trained.history.len(),
+        best_epoch: trained.best_epoch,
+        validation_mse: best.validation_mse,
+        validation_loss: best.validation_loss,
+        train_seconds,
+        sensors_kept: sparse.map(|w| sensors_kept(&w, dataset.train.cols)),
+        test_points: scores.len(),
+        test_anomaly_rate: anomalies as f64 / scores.len() as f64,
+    })
+}
+
+/// Fits the step scorer on validation windows and scores every test point.
+fn score_test(
+    model: &Autoencoder,
+    prepared: &Prepared,
+    run: &RunSpec,
+    device: &Device,
+) -> Result<Vec<f64>> {
+    let validation = WindowPass {
+        model,
+        series: &prepared.validation,
+        window: run.window,
+        stride: run.training.train_stride,
+        batch_size: SCORING_BATCH,
+        device,
+    };
+    let scorer = fit_scorer(&validation, &run.scoring)?;
+    let test = WindowPass {
+        series: &prepared.test,
+        stride: run.training.test_stride,
+        ..validation
+    };
+    Ok(point_scores(&test, &scorer))
+}
+
+/// Sensors with any weight magnitude above [`ZERO_TOLERANCE`] in a row-major `[steps, k]` matrix.
+pub fn sensors_kept(weights: &[f32], k: usize) -> usize {
+    (0..k)
+        .filter(|&j| {
+            weights
+                .iter()
+                .skip(j)
+                .step_by(k)
+                .any(|w| (*w as f64).abs() > ZERO_TOLERANCE)
+        })
+        .count()
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("records always serialise");
+    write_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensors_kept_counts_columns() {
+        // Two steps, three sensors: sensor 1 is zero at both steps, sensor 2 only at one.
+        let weights = [0.5, 0.0, 0.0, 0.5, 1e-4, 0.2];
+        assert_eq!(sensors_kept(&weights, 3), 2);
+    }
+}

@@ -1,0 +1,273 @@
+//! Anomaly scores from reconstruction errors (EncDec-AD).
+//!
+//! For each step `t` of a window the error vector is `e_t = x_t − x̂_t` (one value per sensor).
+//! The Mahalanobis score fits `N(μ, Σ)` to the error vectors of every step of every validation
+//! window and scores `(e_t − μ)ᵀ Σ⁻¹ (e_t − μ)`. The MSE score is `mean_j e_tj²`.
+//!
+//! `Σ` is singular whenever a sensor's error is constant (a constant sensor) or there are fewer
+//! error vectors than sensors, so it is shrunk towards a scaled identity before inversion:
+//! `Σ_α = (1 − α) Σ + α (tr Σ / k) I`, with `α = covariance_shrinkage`. If `tr Σ` is zero the
+//! identity is used as the target. `Σ` is the maximum-likelihood (divide by `n`) estimate.
+//!
+//! A test point's score is the mean of the step scores of all test windows that cover it.
+//! Windows are streamed in batches, so memory grows with the series only through the per-point
+//! sums.
+
+use burn::tensor::Device;
+
+use crate::config::{ScoreKind, ScoringSettings};
+use crate::data::Series;
+use crate::data::prep::window_starts;
+use crate::error::{Error, Result};
+use crate::model::Autoencoder;
+use crate::training::windows_tensor;
+
+/// Running sums of error vectors and their outer products.
+#[derive(Debug, Clone)]
+pub struct ErrorMoments {
+    count: usize,
+    sum: Vec<f64>,
+    /// Row-major `k × k`, lower triangle filled.
+    outer: Vec<f64>,
+}
+
+impl ErrorMoments {
+    /// Empty sums for `k` sensors.
+    pub fn new(k: usize) -> ErrorMoments {
+        ErrorMoments {
+            count: 0,
+            sum: vec![0.0; k],
+            outer: vec![0.0; k * k],
+        }
+    }
+
+    /// Adds one error vector.
+    pub fn add(&mut self, error: &[f32]) {
+        let k = self.sum.len();
+        self.count += 1;
+        for i in 0..k {
+            let ei = error[i] as f64;
+            self.sum[i] += ei;
+            let row = &mut self.outer[i * k..i * k + i + 1];
+            for (cell, &ej) in row.iter_mut().zip(&error[..=i]) {
+                *cell += ei * ej as f64;
+            }
+        }
+    }
+}
+
+/// `N(μ, Σ_α)` fitted to validation error vectors, stored as `μ` and the Cholesky factor of
+/// `Σ_α`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaussianErrorModel {
+    pub mean: Vec<f64>,
+    /// Lower-triangular `L` with `L Lᵀ = Σ_α`, row-major `k × k`.
+    cholesky: Vec<f64>,
+}
+
+impl GaussianErrorModel {
+    /// Fits the shrunk Gaussian. Fails when the shrunk covariance is not positive definite,
+    /// which can only happen with `shrinkage = 0`.
+    pub fn fit(moments: &ErrorMoments, shrinkage: f64) -> Result<GaussianErrorModel> {
+        let k = moments.sum.len();
+        let n = moments.count.max(1) as f64;
+        let mean: Vec<f64> = moments.sum.iter().map(|s| s / n).collect();
+        let mut covariance = vec![0.0; k * k];
+        for i in 0..k {
+            for j in 0..=i {
+                let c = moments.outer[i * k + j] / n - mean[i] * mean[j];
+                covariance[i * k + j] = c;
+                covariance[j * k + i] = c;
+            }
+        }
+        let trace: f64 = (0..k).map(|i| covariance[i * k + i]).sum();
+        let target = if trace > 0.0 { trace / k as f64 } else { 1.0 };
+        for c in covariance.iter_mut() {
+            *c *= 1.0 - shrinkage;
+        }
+        for i in 0..k {
+            covariance[i * k + i] += shrinkage * target;
+        }
+        let cholesky = cholesky(&covariance, k).ok_or_else(|| {
+            Error::Training(format!(
+                "the validation error covariance is singular; set `scoring.covariance_shrinkage` \
+                 above {shrinkage}"
+            ))
+        })?;
+        Ok(GaussianErrorModel { mean, cholesky })
+    }
+
+    /// Squared Mahalanobis distance of an error vector; `scratch` avoids an allocation.
+    pub fn score(&self, error: &[f32], scratch: &mut Vec<f64>) -> f64 {
+        let k = self.mean.len();
+        scratch.clear();
+        // Solve L z = e − μ by forward substitution; the distance is |z|².
+        let mut total = 0.0;
+        for (i, (&e, mean)) in error.iter().zip(&self.mean).enumerate() {
+            let row = &self.cholesky[i * k..i * k + i];
+            let dot: f64 = row.iter().zip(scratch.iter()).map(|(l, z)| l * z).sum();
+            let z = (e as f64 - mean - dot) / self.cholesky[i * k + i];
+            scratch.push(z);
+            total += z * z;
+        }
+        total
+    }
+}
+
+/// Cholesky factor of a symmetric matrix, or `None` if it is not positive definite.
+fn cholesky(matrix: &[f64], k: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; k * k];
+    for i in 0..k {
+        for j in 0..=i {
+            let dot: f64 = (0..j).map(|p| l[i * k + p] * l[j * k + p]).sum();
+            let value = matrix[i * k + j] - dot;
+            if i == j {
+                if value <= 0.0 || !value.is_finite() {
+                    return None;
+                }
+                l[i * k + i] = value.sqrt();
+            } else {
+                l[i * k + j] = value / l[j * k + j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// Scores one step from its error vector.
+#[derive(Debug, Clone)]
+pub enum StepScorer {
+    Mahalanobis(GaussianErrorModel),
+    Mse,
+}
+
+impl StepScorer {
+    fn score(&self, error: &[f32], scratch: &mut Vec<f64>) -> f64 {
+        match self {
+            StepScorer::Mahalanobis(gaussian) => gaussian.score(error, scratch),
+            StepScorer::Mse => {
+                error.iter().map(|&e| (e as f64).powi(2)).sum::<f64>() / error.len() as f64
+            }
+        }
+    }
+}
+
+/// Windows of one series to reconstruct.
+pub struct WindowPass<'a> {
+    pub model: &'a Autoencoder,
+    pub series: &'a Series,
+    pub window: usize,
+    pub stride: usize,
+    pub batch_size: usize,
+    /// Device without autodiff.
+    pub device: &'a Device,
+}
+
+impl WindowPass<'_> {
+    /// Calls `visit(start, errors)` for every window, with the window's row-major `[l, k]`
+    /// error matrix.
+    pub fn for_each_error(&self, mut visit: impl FnMut(usize, &[f32])) {
+        let starts = window_starts(self.series.rows, self.window, self.stride);
+        let width = self.window * self.series.cols;
+        for batch in starts.chunks(self.batch_size) {
+            let input = windows_tensor(self.series, batch, self.window, self.device);
+            let errors = (input.clone() - self.model.forward(input))
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("reconstructions are f32");
+            for (start, window_errors) in batch.iter().zip(errors.chunks(width)) {
+                visit(*start, window_errors);
+            }
+        }
+    }
+}
+
+/// Fits the step scorer on the validation windows.
+pub fn fit_scorer(pass: &WindowPass<'_>, settings: &ScoringSettings) -> Result<StepScorer> {
+    match settings.score {
+        ScoreKind::Mse => Ok(StepScorer::Mse),
+        ScoreKind::Mahalanobis => {
+            let k = pass.series.cols;
+            let mut moments = ErrorMoments::new(k);
+            pass.for_each_error(|_, errors| errors.chunks(k).for_each(|e| moments.add(e)));
+            let gaussian = GaussianErrorModel::fit(&moments, settings.covariance_shrinkage)?;
+            Ok(StepScorer::Mahalanobis(gaussian))
+        }
+    }
+}
+
+/// Scores every point of the series: the mean step score over the windows that cover it.
+pub fn point_scores(pass: &WindowPass<'_>, scorer: &StepScorer) -> Vec<f64> {
+    let k = pass.series.cols;
+    let mut sums = vec![0.0; pass.series.rows];
+    let mut counts = vec![0u32; pass.series.rows];
+    let mut scratch = Vec::with_capacity(k);
+    pass.for_each_error(|start, errors| {
+        for (offset, error) in errors.chunks(k).enumerate() {
+            sums[start + offset] += scorer.score(error, &mut scratch);
+            counts[start + offset] += 1;
+        }
+    });
+    sums.iter()
+        .zip(&counts)
+        .map(|(s, &c)| s / c as f64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moments_of(vectors: &[[f32; 2]]) -> ErrorMoments {
+        let mut moments = ErrorMoments::new(2);
+        vectors.iter().for_each(|v| moments.add(v));
+        moments
+    }
+
+    #[test]
+    fn mahalanobis_matches_hand_computation() {
+        // Errors with mean (1, 0), variances 4 and 1, no correlation.
+        let moments = moments_of(&[[3.0, 0.0], [-1.0, 0.0], [1.0, 1.0], [1.0, -1.0]]);
+        let model = GaussianErrorModel::fit(&moments, 0.0).unwrap();
+        assert_eq!(model.mean, vec![1.0, 0.0]);
+        let mut scratch = Vec::new();
+        // Σ = diag(2, 0.5): (e − μ)ᵀ Σ⁻¹ (e − μ) for e = (3, 1) is 4/2 + 1/0.5 = 4.
+        let score = model.score(&[3.0, 1.0], &mut scratch);
+        assert!((score - 4.0).abs() < 1e-12, "{score}");
+    }
+
+    #[test]
+    fn mahalanobis_uses_inverse_not_covariance() {
+        // Strongly correlated errors: a step against the correlation scores far higher than one
+        // along it, which only holds with Σ⁻¹.
+        let moments = moments_of(&[[1.0, 1.0], [-1.0, -1.0], [1.0, 0.9], [-1.0, -0.9]]);
+        let model = GaussianErrorModel::fit(&moments, 0.01).unwrap();
+        let mut scratch = Vec::new();
+        let along = model.score(&[1.0, 1.0], &mut scratch);
+        let against = model.score(&[1.0, -1.0], &mut scratch);
+        assert!(against > 20.0 * along, "along {along}, against {against}");
+    }
+
+    #[test]
+    fn shrinkage_handles_constant_sensor() {
+        let moments = moments_of(&[[1.0, 0.0], [-1.0, 0.0], [0.5, 0.0]]);
+        assert!(
+            GaussianErrorModel::fit(&moments, 0.0).is_err(),
+            "singular without shrinkage"
+        );
+        let model = GaussianErrorModel::fit(&moments, 0.01).unwrap();
+        let mut scratch = Vec::new();
+        let score = model.score(&[0.0, 0.1], &mut scratch);
+        assert!(score.is_finite() && score > 0.0, "{score}");
+    }
+
+    #[test]
+    fn zero_errors_use_identity_target() {
+        let moments = moments_of(&[[0.0, 0.0], [0.0, 0.0]]);
+        let model = GaussianErrorModel::fit(&moments, 0.5).unwrap();
+        let mut scratch = Vec::new();
+        // Σ_α = 0.5 I, so the distance of (1, 0) is 2.
+        let score = model.score(&[1.0, 0.0], &mut scratch);
+        assert!((score - 2.0).abs() < 1e-12, "{score}");
+    }
+}

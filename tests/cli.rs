@@ -1,0 +1,171 @@
+//! End-to-end tests of the command-line tool on the smoke experiment.
+//!
+//! The SMD machine comes from the copy of the dataset that sits beside the repository
+//! (`../shared/datasets`, or the folder named by `SPARSE_LSTM_AD_DATA`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sparse-lstm-ad"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("SPARSE_LSTM_AD_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/datasets"))
+}
+
+fn run_smoke(results: &Path, data: &Path, extra: &[&str]) -> Output {
+    binary()
+        .arg("run")
+        .arg(repo().join("experiments/smoke.toml"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--results-dir")
+        .arg(results)
+        .args(["--jobs", "2"])
+        .args(extra)
+        .output()
+        .expect("the binary starts")
+}
+
+/// Reads a CSV without quoted fields into one map per row.
+fn read_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines
+        .map(|line| {
+            header
+                .iter()
+                .cloned()
+                .zip(line.split(',').map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn smoke_sweep_writes_tables() {
+    let data = data_dir();
+    assert!(
+        data.join("smd/train/machine-1-5.txt").is_file(),
+        "the SMD copy is expected at {}; set SPARSE_LSTM_AD_DATA to a folder holding smd/",
+        data.display()
+    );
+    let results = tempfile::tempdir().unwrap();
+    let output = run_smoke(results.path(), &data, &[]);
+    assert!(output.status.success(), "run failed: {}", stderr(&output));
+
+    let dir = results.path().join("smoke");
+    let rows = read_rows(&dir.join("summary.csv"));
+    assert_eq!(rows.len(), 4, "two datasets times two models");
+    for row in &rows {
+        assert_eq!(row["status"], "done", "{row:?}");
+        for metric in ["roc_auc", "pr_auc"] {
+            let value: f64 = row[metric].parse().unwrap();
+            assert!((0.0..=1.0).contains(&value), "{metric} = {value}");
+        }
+        let folder = dir.join("runs").join(&row["folder"]);
+        for file in [
+            "run.json",
+            "settings.json",
+            "history.csv",
+            "test_scores.csv",
+            "model.bpk",
+        ] {
+            assert!(
+                folder.join(file).is_file(),
+                "{} missing",
+                folder.join(file).display()
+            );
+        }
+    }
+    let models: Vec<&str> = rows.iter().map(|r| r["model"].as_str()).collect();
+    assert!(models.contains(&"standard"));
+    assert!(models.contains(&"sparse-elementwise"));
+    let entities: Vec<&str> = rows.iter().map(|r| r["entity"].as_str()).collect();
+    assert!(entities.contains(&"machine-1-5"));
+    assert!(dir.join("summary.parquet").is_file());
+
+    let table = std::fs::read_to_string(dir.join("table.md")).unwrap();
+    assert!(table.contains("| synthetic |"), "{table}");
+    assert!(table.contains("| smd:machine-1-5 |"), "{table}");
+    assert!(table.contains("standard ROC-AUC"), "{table}");
+    assert!(table.contains("sparse-elementwise PR-AUC"), "{table}");
+
+    // A second invocation finds every run complete and trains nothing.
+    let again = run_smoke(results.path(), &data, &[]);
+    assert!(again.status.success(), "rerun failed: {}", stderr(&again));
+    assert!(
+        stderr(&again).contains("4 runs (0 trained now)"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        read_rows(&dir.join("summary.csv")),
+        rows,
+        "rerun keeps the same summary"
+    );
+}
+
+#[test]
+fn missing_dataset_stops_before_training() {
+    let empty = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let output = run_smoke(results.path(), empty.path(), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("smd"), "{message}");
+    assert!(message.contains("datasets/README.md"), "{message}");
+    assert!(
+        !results.path().join("smoke/runs").exists(),
+        "nothing may be trained"
+    );
+}
+
+#[test]
+fn skip_missing_runs_synthetic_only() {
+    let empty = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let output = run_smoke(results.path(), empty.path(), &["--skip-missing"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = read_rows(&results.path().join("smoke/summary.csv"));
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["dataset"] == "synthetic"));
+}
+
+#[test]
+fn invalid_experiment_names_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "name = \"bad\"\n[sweep]\ndataset = [\"synthetic\"]\nmodel = [\"standard\"]\nwindow = [1]\n",
+    )
+    .unwrap();
+    let output = binary().arg("run").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("sweep.window"), "{message}");
+    assert!(message.contains("bad.toml"), "{message}");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [vec!["--help"], vec!["run", "--help"]] {
+        let output = binary().args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        assert!(!output.stdout.is_empty(), "{args:?}");
+    }
+}
