@@ -35,6 +35,8 @@ pub enum ModelKind {
     Standard,
     /// The encoder-decoder behind one L1-penalised weight per (step, sensor) element.
     SparseElementwise,
+    /// The encoder-decoder behind a per-step layer `relu(W x_t + b)` with L1 on `W`.
+    SparseFeedforward,
 }
 
 impl ModelKind {
@@ -48,6 +50,7 @@ impl ModelKind {
         match self {
             ModelKind::Standard => "standard",
             ModelKind::SparseElementwise => "sparse-elementwise",
+            ModelKind::SparseFeedforward => "sparse-feedforward",
         }
     }
 }
@@ -103,6 +106,49 @@ impl Default for TrainingSettings {
     }
 }
 
+/// How the L1 term acts on the sparse weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum L1Mode {
+    /// `l1 · Σ|w|` is added to the loss; Adam only shrinks weights towards zero, so "zero"
+    /// means a magnitude at most `zero_tolerance`.
+    #[default]
+    Penalty,
+    /// After each Adam step, `w ← sign(w) · max(|w| − learning_rate · l1, 0)`; weights reach
+    /// exact zeros.
+    Proximal,
+}
+
+/// Network settings shared by every run of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSettings {
+    /// LSTM layers in the encoder and in the decoder (1 or 2).
+    pub layers: usize,
+    /// Reconstruct the window from its last step to its first, as in EncDec-AD.
+    pub reverse: bool,
+    /// Activation after the elementwise sparse layer.
+    pub sparse_activation: crate::model::SparseActivation,
+    pub l1_mode: L1Mode,
+    /// A sensor is kept when any of its sparse weights has a magnitude above this.
+    pub zero_tolerance: f64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            layers: 1,
+            reverse: false,
+            sparse_activation: crate::model::SparseActivation::Identity,
+            l1_mode: L1Mode::Penalty,
+            // Well above the size at which Adam's steps oscillate around zero under a plain
+            // penalty (a fraction of the learning rate), and 1% of the elementwise weights'
+            // starting value.
+            zero_tolerance: 1e-2,
+        }
+    }
+}
+
 /// Scoring settings shared by every run of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -138,6 +184,9 @@ pub struct SweepTable {
     pub l1: Vec<f64>,
     #[serde(default = "default_seeds")]
     pub seed: Vec<u64>,
+    /// Units `r` of the feedforward sparse layer; absent means `r = k`.
+    #[serde(default)]
+    pub sparse_units: Vec<usize>,
 }
 
 fn default_hidden_sizes() -> Vec<usize> {
@@ -171,6 +220,8 @@ pub struct ExperimentFile {
     #[serde(default)]
     pub training: TrainingSettings,
     #[serde(default)]
+    pub model: ModelSettings,
+    #[serde(default)]
     pub scoring: ScoringSettings,
     #[serde(default)]
     pub synthetic: SyntheticSettings,
@@ -186,6 +237,7 @@ pub struct Experiment {
     pub data_dir: PathBuf,
     pub results_dir: PathBuf,
     pub training: TrainingSettings,
+    pub model: ModelSettings,
     pub scoring: ScoringSettings,
     pub synthetic: SyntheticSettings,
     pub datasets: Vec<DatasetSelector>,
@@ -194,6 +246,8 @@ pub struct Experiment {
     pub windows: Vec<usize>,
     pub l1: Vec<f64>,
     pub seeds: Vec<u64>,
+    /// Feedforward units; `None` means `r = k`.
+    pub sparse_units: Vec<Option<usize>>,
 }
 
 /// Default root of the datasets.
@@ -231,6 +285,7 @@ impl Experiment {
         check_name(&raw.name)?;
         check_training(&raw.training)?;
         check_scoring(&raw.scoring)?;
+        check_model(&raw.model)?;
         raw.synthetic.validate()?;
         let sweep = &raw.sweep;
         let datasets = sweep
@@ -248,6 +303,14 @@ impl Experiment {
         })?;
         check_list("sweep.seed", &sweep.seed, |_| Ok(()))?;
         check_float_list("sweep.l1", &sweep.l1)?;
+        let sparse_units = if sweep.sparse_units.is_empty() {
+            vec![None]
+        } else {
+            check_list("sweep.sparse_units", &sweep.sparse_units, |&r| {
+                in_range("sweep.sparse_units", r, 1, 100_000)
+            })?;
+            sweep.sparse_units.iter().map(|&r| Some(r)).collect()
+        };
 
         Ok(Experiment {
             path: path.to_owned(),
@@ -258,6 +321,7 @@ impl Experiment {
                 .results_dir
                 .unwrap_or_else(|| DEFAULT_RESULTS_DIR.into()),
             training: raw.training,
+            model: raw.model,
             scoring: raw.scoring,
             synthetic: raw.synthetic,
             datasets,
@@ -266,41 +330,43 @@ impl Experiment {
             windows: sweep.window.clone(),
             l1: sweep.l1.clone(),
             seeds: sweep.seed.clone(),
+            sparse_units,
         })
     }
 
     /// Expands the sweep over the given dataset entities into runs, in a fixed order.
     ///
     /// The standard model has no L1 layer, so its runs take `l1 = 0` and appear once whatever
-    /// the `l1` list holds.
+    /// the `l1` list holds; likewise only the feedforward variant uses `sparse_units`.
     pub fn expand(&self, entities: &[crate::data::DatasetSpec]) -> Vec<RunSpec> {
         let mut runs = Vec::new();
         let mut seen = BTreeSet::new();
+        let shapes: Vec<(usize, usize)> = iproduct(&self.hidden_sizes, &self.windows)
+            .map(|(&h, &l)| (h, l))
+            .collect();
+        let sparsity: Vec<(f64, Option<usize>)> = iproduct(&self.l1, &self.sparse_units)
+            .map(|(&l1, &r)| (l1, r))
+            .collect();
         for dataset in entities {
             for &model in &self.models {
-                for &hidden_size in &self.hidden_sizes {
-                    for &window in &self.windows {
-                        for &l1 in &self.l1 {
-                            let l1 = if model.is_sparse() { l1 } else { 0.0 };
-                            for &seed in &self.seeds {
-                                let run = RunSpec {
-                                    dataset: dataset.clone(),
-                                    model,
-                                    hidden_size,
-                                    window,
-                                    l1,
-                                    seed,
-                                    backend: self.backend,
-                                    training: self.training.clone(),
-                                    scoring: self.scoring.clone(),
-                                    synthetic: dataset
-                                        .is_synthetic()
-                                        .then(|| self.synthetic.clone()),
-                                };
-                                if seen.insert(run.id()) {
-                                    runs.push(run);
-                                }
-                            }
+                for (&(hidden_size, window), &(l1, units)) in iproduct(&shapes, &sparsity) {
+                    for &seed in &self.seeds {
+                        let run = RunSpec {
+                            dataset: dataset.clone(),
+                            model,
+                            hidden_size,
+                            window,
+                            l1: if model.is_sparse() { l1 } else { 0.0 },
+                            sparse_units: units.filter(|_| model == ModelKind::SparseFeedforward),
+                            seed,
+                            backend: self.backend,
+                            training: self.training.clone(),
+                            network: self.model.clone(),
+                            scoring: self.scoring.clone(),
+                            synthetic: dataset.is_synthetic().then(|| self.synthetic.clone()),
+                        };
+                        if seen.insert(run.id()) {
+                            runs.push(run);
                         }
                     }
                 }
@@ -308,6 +374,23 @@ impl Experiment {
         }
         runs
     }
+}
+
+/// Every pair of one item of `a` and one of `b`, `a` varying slowest.
+fn iproduct<'a, A, B>(a: &'a [A], b: &'a [B]) -> impl Iterator<Item = (&'a A, &'a B)> {
+    a.iter().flat_map(move |x| b.iter().map(move |y| (x, y)))
+}
+
+fn check_model(m: &ModelSettings) -> Result<()> {
+    in_range("model.layers", m.layers, 1, 2)?;
+    if !(m.zero_tolerance.is_finite() && m.zero_tolerance >= 0.0) {
+        return Err(setting(
+            "model.zero_tolerance",
+            m.zero_tolerance,
+            "expected a finite number >= 0",
+        ));
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -429,9 +512,13 @@ pub struct RunSpec {
     pub hidden_size: usize,
     pub window: usize,
     pub l1: f64,
+    /// Units `r` of the feedforward sparse layer; `None` means `r = k`.
+    pub sparse_units: Option<usize>,
     pub seed: u64,
     pub backend: BackendKind,
     pub training: TrainingSettings,
+    /// The `[model]` table.
+    pub network: ModelSettings,
     pub scoring: ScoringSettings,
     /// Generator settings, present only for the synthetic dataset.
     pub synthetic: Option<SyntheticSettings>,
@@ -449,8 +536,12 @@ impl RunSpec {
 
     /// A readable folder name: the swept values followed by the id.
     pub fn folder_name(&self) -> String {
+        let units = self
+            .sparse_units
+            .map(|r| format!("_r{r}"))
+            .unwrap_or_default();
         format!(
-            "{}_{}_h{}_l{}_l1-{}_s{}_{}",
+            "{}_{}_h{}_l{}_l1-{}{units}_s{}_{}",
             self.dataset.label().replace([':', '/'], "-"),
             self.model,
             self.hidden_size,
@@ -560,6 +651,31 @@ mod tests {
         assert!(err.to_string().contains("listed twice"), "{err}");
         let err = parse(&MINIMAL.replace("name = \"t\"", "name = \"../x\"")).unwrap_err();
         assert!(err.to_string().contains("name"), "{err}");
+    }
+
+    #[test]
+    fn sparse_units_only_for_feedforward() {
+        let text = MINIMAL
+            .replace(
+                "\"sparse-elementwise\"]",
+                "\"sparse-elementwise\", \"sparse-feedforward\"]",
+            )
+            .replace("seed = [1, 2]", "seed = [1]\nsparse_units = [4, 8]");
+        let exp = parse(&text).unwrap();
+        let runs = exp.expand(&[crate::data::DatasetSpec::synthetic()]);
+        let count = |kind| runs.iter().filter(|r| r.model == kind).count();
+        assert_eq!(count(ModelKind::Standard), 1);
+        assert_eq!(count(ModelKind::SparseElementwise), 2, "two l1 values");
+        assert_eq!(
+            count(ModelKind::SparseFeedforward),
+            4,
+            "two l1 values times two r"
+        );
+        assert!(
+            runs.iter()
+                .filter(|r| r.model != ModelKind::SparseFeedforward)
+                .all(|r| r.sparse_units.is_none())
+        );
     }
 
     #[test]

@@ -7,15 +7,18 @@
 //!
 //! Modules follow the steps of an experiment: [`config`] parses and validates the experiment,
 //! [`data`] loads and prepares series, [`model`] and [`training`] build and fit the networks,
-//! [`scoring`] turns reconstruction errors into anomaly scores, [`metrics`] measures them, and
-//! [`runner`] and [`report`] run the sweep and write its results.
+//! [`scoring`] turns reconstruction errors into anomaly scores, [`metrics`] measures them,
+//! [`attribution`] checks which sensors the scores blame, and [`runner`], [`report`] and
+//! [`plot`] run the sweep and write its results.
 
+pub mod attribution;
 pub mod backend;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod plot;
 pub mod report;
 pub mod runner;
 pub mod scoring;

@@ -1,5 +1,6 @@
 //! Command-line entry point: parses arguments, sets up logging and maps errors to exit codes.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,7 +80,11 @@ fn init_logging(verbose: u8) {
     let indicatif = IndicatifLayer::new();
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(indicatif.get_stderr_writer()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(indicatif.get_stderr_writer()),
+        )
         .with(indicatif)
         .init();
 }

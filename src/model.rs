@@ -1,4 +1,4 @@
-//! The LSTM encoder-decoder and its sparse variant, as burn modules.
+//! The LSTM encoder-decoder and its sparse variants, as burn modules.
 //!
 //! The LSTM is written with burn tensor operations instead of `burn::nn::Lstm` so that the input
 //! projection of each step reads straight from the (untracked) input window and the four gates
@@ -6,26 +6,31 @@
 //!
 //! # Shapes
 //!
-//! `B` windows per batch, `l` steps per window, `k` sensors, `h` hidden units.
+//! `B` windows per batch, `l` steps per window, `k` sensors, `h` hidden units, `r` units of the
+//! feedforward sparse layer.
 //!
 //! | layer | input | output |
 //! |---|---|---|
-//! | sparse layer (sparse variants only): `x ⊙ w`, then the activation | `[B, l, k]` | `[B, l, k]` |
-//! | encoder LSTM, last hidden state | `[B, l, k]` | `[B, h]` |
+//! | `sparse-elementwise`: `x ⊙ w`, then the activation | `[B, l, k]` | `[B, l, k]` |
+//! | `sparse-feedforward`: `relu(x_t W + b)` at every step | `[B, l, k]` | `[B, l, r]` |
+//! | encoder LSTM (1 or 2 layers), last hidden state of the top layer | `[B, l, k or r]` | `[B, h]` |
 //! | repeat the encoding at every step | `[B, h]` | `[B, l, h]` |
-//! | decoder LSTM, all hidden states | `[B, l, h]` | `[B, l, h]` |
+//! | decoder LSTM (1 or 2 layers), all hidden states of the top layer | `[B, l, h]` | `[B, l, h]` |
 //! | dense layer at every step | `[B, l, h]` | `[B, l, k]` |
 //!
 //! The repeat step is never materialised: the decoder's input projection of the encoding is the
-//! same at every step, so it is computed once.
+//! same at every step, so it is computed once. With `reverse`, the decoder emits the window from
+//! its last step to its first, as in EncDec-AD, and the output is flipped back, so
+//! [`Autoencoder::forward`] always returns the reconstruction in the original order.
 //!
 //! # Initialisation
 //!
 //! Every weight is drawn on the host from a ChaCha8 generator seeded by the run, so that results
 //! do not depend on burn's process-global generator or on which thread a run lands on. LSTM
-//! input and recurrent matrices are Glorot-uniform, biases are zero except the forget gate's,
-//! which is one (as in Keras). The elementwise sparse weights start at one, so a sparse model
-//! starts as the standard model and L1 switches sensors off from there.
+//! input and recurrent matrices and both dense layers are Glorot-uniform; biases are zero except
+//! the LSTM forget gate's, which is one (as in Keras). The elementwise sparse weights start at
+//! one, so a `sparse-elementwise` model starts as the standard model and L1 switches sensors off
+//! from there.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{relu, sigmoid, tanh};
@@ -58,7 +63,13 @@ pub struct ModelShape {
     pub window: usize,
     /// Hidden units `h`.
     pub hidden_size: usize,
+    /// LSTM layers in the encoder and in the decoder.
+    pub layers: usize,
+    /// Units `r` of the feedforward sparse layer.
+    pub sparse_units: usize,
     pub sparse_activation: SparseActivation,
+    /// Decode the window from its last step to its first.
+    pub reverse: bool,
 }
 
 /// One LSTM layer with the gates stacked in the order input, forget, cell, output.
@@ -124,20 +135,37 @@ impl LstmLayer {
     }
 }
 
-/// LSTM encoder-decoder reconstructing a window, optionally behind an elementwise sparse layer.
+/// The feedforward sparse layer `y_t = relu(x_t W + b)`; sensor `j` is off when row `j` of `W`
+/// is zero.
+#[derive(Module, Debug)]
+pub struct FeedforwardLayer {
+    /// `[k, r]`, L1-penalised.
+    pub weight: Param<Tensor<2>>,
+    /// `[r]`, not penalised.
+    pub bias: Param<Tensor<1>>,
+}
+
+/// LSTM encoder-decoder reconstructing a window, optionally behind a sparse layer.
 #[derive(Module, Debug)]
 pub struct Autoencoder {
-    /// Elementwise L1-penalised weights `[l, k]`, present in the sparse variant.
-    pub sparse_weight: Option<Param<Tensor<2>>>,
-    pub encoder: LstmLayer,
-    pub decoder: LstmLayer,
+    /// `sparse-elementwise`: weights `[l, k]`, L1-penalised.
+    pub elementwise: Option<Param<Tensor<2>>>,
+    /// `sparse-feedforward`: the layer in front of the encoder.
+    pub feedforward: Option<FeedforwardLayer>,
+    /// Bottom layer first.
+    pub encoder: Vec<LstmLayer>,
+    /// Bottom layer first.
+    pub decoder: Vec<LstmLayer>,
     /// `[h, k]`.
     pub output_weight: Param<Tensor<2>>,
     /// `[k]`.
     pub output_bias: Param<Tensor<1>>,
-    /// Activation after the sparse layer; configuration, not a weight.
+    /// Activation after the elementwise layer; configuration, not a weight.
     #[module(skip)]
     pub sparse_activation: SparseActivation,
+    /// Whether the decoder runs backwards in time; configuration, not a weight.
+    #[module(skip)]
+    pub reverse: bool,
 }
 
 impl Autoencoder {
@@ -148,64 +176,99 @@ impl Autoencoder {
             sensors: k,
             window: l,
             hidden_size: h,
+            sparse_units: r,
             ..
         } = *shape;
-        let sparse_weight = shape
-            .kind
-            .is_sparse()
+        let elementwise = (shape.kind == ModelKind::SparseElementwise)
             .then(|| param(TensorData::new(vec![1f32; l * k], [l, k]), device));
-        let encoder = LstmLayer::init(k, h, &mut rng, device);
-        let decoder = LstmLayer::init(h, h, &mut rng, device);
-        let output_weight = glorot(h, k, &mut rng, device);
-        let output_bias = param(TensorData::new(vec![0f32; k], [k]), device);
+        let feedforward = (shape.kind == ModelKind::SparseFeedforward).then(|| FeedforwardLayer {
+            weight: glorot(k, r, &mut rng, device),
+            bias: param(TensorData::new(vec![0f32; r], [r]), device),
+        });
+        let encoder_inputs = if feedforward.is_some() { r } else { k };
+        let layers = shape.layers.max(1);
+        let encoder = (0..layers)
+            .map(|i| LstmLayer::init(if i == 0 { encoder_inputs } else { h }, h, &mut rng, device))
+            .collect();
+        let decoder = (0..layers)
+            .map(|_| LstmLayer::init(h, h, &mut rng, device))
+            .collect();
         Autoencoder {
-            sparse_weight,
+            elementwise,
+            feedforward,
             encoder,
             decoder,
-            output_weight,
-            output_bias,
+            output_weight: glorot(h, k, &mut rng, device),
+            output_bias: param(TensorData::new(vec![0f32; k], [k]), device),
             sparse_activation: shape.sparse_activation,
+            reverse: shape.reverse,
         }
     }
 
-    /// Applies the sparse layer to step `t` of the input, `[B, k]` to `[B, k]`.
+    /// Applies the sparse layer to step `t` of the input: `[B, k]` to `[B, k]` or `[B, r]`.
     fn sparse_step(&self, input: Tensor<2>, t: usize) -> Tensor<2> {
-        match &self.sparse_weight {
-            Some(weight) => {
-                let scaled = input * weight.val().narrow(0, t, 1);
-                match self.sparse_activation {
-                    SparseActivation::Identity => scaled,
-                    SparseActivation::Relu => relu(scaled),
-                }
-            }
-            None => input,
+        if let Some(weight) = &self.elementwise {
+            let scaled = input * weight.val().narrow(0, t, 1);
+            return match self.sparse_activation {
+                SparseActivation::Identity => scaled,
+                SparseActivation::Relu => relu(scaled),
+            };
         }
+        if let Some(layer) = &self.feedforward {
+            let projected = input.matmul(layer.weight.val()) + layer.bias.val().unsqueeze::<2>();
+            return relu(projected);
+        }
+        input
     }
 
-    /// Encodes windows `[B, l, k]` into the last hidden state `[B, h]`.
+    /// Encodes windows `[B, l, k]` into the last hidden state of the top layer, `[B, h]`.
     pub fn encode(&self, input: Tensor<3>) -> Tensor<2> {
         let [batch, steps, sensors] = input.dims();
         let device = input.device();
-        let mut state = self.encoder.zero_state(batch, &device);
+        let mut states: Vec<LstmState> = self
+            .encoder
+            .iter()
+            .map(|layer| layer.zero_state(batch, &device))
+            .collect();
         for t in 0..steps {
-            let x_t = input.clone().narrow(1, t, 1).reshape([batch, sensors]);
-            let x_t = self.sparse_step(x_t, t);
-            state = self.encoder.step(self.encoder.project_input(x_t), state);
+            let mut x_t =
+                self.sparse_step(input.clone().narrow(1, t, 1).reshape([batch, sensors]), t);
+            for (layer, state) in self.encoder.iter().zip(states.iter_mut()) {
+                *state = layer.step(layer.project_input(x_t), state.clone());
+                x_t = state.hidden.clone();
+            }
         }
-        state.hidden
+        states
+            .pop()
+            .expect("the encoder has at least one layer")
+            .hidden
     }
 
-    /// Decodes encodings `[B, h]` into `steps` reconstructed steps `[B, l, k]`.
+    /// Decodes encodings `[B, h]` into `steps` reconstructed steps `[B, l, k]`, in the original
+    /// step order.
     pub fn decode(&self, encoding: Tensor<2>, steps: usize) -> Tensor<3> {
         let [batch, hidden] = encoding.dims();
         let device = encoding.device();
         // The repeated encoding projects to the same gate inputs at every step.
-        let projected = self.decoder.project_input(encoding);
-        let mut state = self.decoder.zero_state(batch, &device);
+        let bottom = &self.decoder[0];
+        let projected = bottom.project_input(encoding);
+        let mut states: Vec<LstmState> = self
+            .decoder
+            .iter()
+            .map(|layer| layer.zero_state(batch, &device))
+            .collect();
         let mut outputs = Vec::with_capacity(steps);
         for _ in 0..steps {
-            state = self.decoder.step(projected.clone(), state);
-            outputs.push(state.hidden.clone());
+            states[0] = bottom.step(projected.clone(), states[0].clone());
+            for i in 1..self.decoder.len() {
+                let layer = &self.decoder[i];
+                let below = layer.project_input(states[i - 1].hidden.clone());
+                states[i] = layer.step(below, states[i].clone());
+            }
+            outputs.push(states[states.len() - 1].hidden.clone());
+        }
+        if self.reverse {
+            outputs.reverse();
         }
         let hidden_states: Tensor<3> = Tensor::stack(outputs, 1); // [B, l, h]
         let sensors = self.output_weight.dims()[1];
@@ -222,24 +285,106 @@ impl Autoencoder {
 
     /// `Σ|w|` over the L1-penalised weights; zero for the standard model.
     pub fn l1_norm(&self, device: &Device) -> Tensor<1> {
-        match &self.sparse_weight {
+        match self.penalised_weight() {
             Some(weight) => weight.val().abs().sum(),
             None => Tensor::zeros([1], device),
         }
     }
 
-    /// The sparse weights as a row-major `[l, k]` matrix, if the model has them.
-    pub fn sparse_weights(&self) -> Option<Vec<f32>> {
-        self.sparse_weight.as_ref().map(|w| {
-            w.val()
+    fn penalised_weight(&self) -> Option<&Param<Tensor<2>>> {
+        self.elementwise
+            .as_ref()
+            .or(self.feedforward.as_ref().map(|layer| &layer.weight))
+    }
+
+    /// Soft-thresholds the penalised weights, `w ← sign(w)·max(|w| − threshold, 0)`: the
+    /// proximal step of `threshold · Σ|w|`.
+    pub fn soft_threshold(mut self, threshold: f64) -> Autoencoder {
+        let shrink = |weight: Tensor<2>| {
+            let weight = weight.detach();
+            let magnitude = (weight.clone().abs() - threshold).clamp_min(0.0);
+            // Detach again so that the result is a leaf that the optimiser can train.
+            (weight.sign() * magnitude).detach().require_grad()
+        };
+        if let Some(weight) = self.elementwise.take() {
+            self.elementwise = Some(weight.map(shrink));
+        }
+        if let Some(mut layer) = self.feedforward.take() {
+            layer.weight = layer.weight.map(shrink);
+            self.feedforward = Some(layer);
+        }
+        self
+    }
+
+    /// The sparsity mask: magnitudes of the penalised weights as a row-major matrix with one
+    /// column per sensor (`[l, k]` elementwise, `[r, k]` feedforward). `None` for the standard
+    /// model.
+    pub fn sparsity_mask(&self) -> Option<Mask> {
+        let values = |weight: &Param<Tensor<2>>| -> Vec<f32> {
+            weight
+                .val()
+                .abs()
                 .into_data()
                 .try_into_vec::<f32>()
                 .expect("model weights are f32")
+        };
+        if let Some(weight) = &self.elementwise {
+            let [rows, cols] = weight.dims();
+            return Some(Mask::new(values(weight), rows, cols));
+        }
+        self.feedforward.as_ref().map(|layer| {
+            // W is [k, r]; the mask puts sensors in columns, so transpose it.
+            let [k, r] = layer.weight.dims();
+            let w = values(&layer.weight);
+            let transposed = (0..r * k).map(|i| w[(i % k) * r + i / k]).collect();
+            Mask::new(transposed, r, k)
         })
     }
 }
 
-/// Training loss: mean squared error over batch, steps and sensors, plus `l1 * Σ|w|`.
+/// Magnitudes of the penalised weights, row-major, one column per sensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mask {
+    pub values: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Mask {
+    fn new(values: Vec<f32>, rows: usize, cols: usize) -> Mask {
+        Mask { values, rows, cols }
+    }
+
+    /// `Σ_rows |w|` per sensor.
+    pub fn sensor_mass(&self) -> Vec<f64> {
+        (0..self.cols)
+            .map(|j| {
+                self.values
+                    .iter()
+                    .skip(j)
+                    .step_by(self.cols)
+                    .map(|&v| v as f64)
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// Indices of the sensors with any magnitude above `tolerance`.
+    pub fn kept_sensors(&self, tolerance: f64) -> Vec<usize> {
+        (0..self.cols)
+            .filter(|&j| {
+                self.values
+                    .iter()
+                    .skip(j)
+                    .step_by(self.cols)
+                    .any(|&v| v as f64 > tolerance)
+            })
+            .collect()
+    }
+}
+
+/// Reconstruction objective: mean squared error over batch, steps and sensors, plus
+/// `l1 * Σ|w|` when `l1 > 0`. Returns `(objective, mse)`.
 pub fn loss(model: &Autoencoder, input: Tensor<3>, l1: f64) -> (Tensor<1>, Tensor<1>) {
     let device = input.device();
     let reconstruction = model.forward(input.clone());
@@ -279,7 +424,10 @@ mod tests {
             sensors: 5,
             window: 7,
             hidden_size: 3,
+            layers: 1,
+            sparse_units: 4,
             sparse_activation: SparseActivation::Identity,
+            reverse: false,
         }
     }
 
@@ -288,29 +436,99 @@ mod tests {
         Tensor::from_data(TensorData::new(values, [2, 7, 5]), device)
     }
 
+    fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+        tensor.into_data().try_into_vec::<f32>().unwrap()
+    }
+
     #[test]
     fn layer_shapes() {
         let device = Device::flex();
-        for kind in [ModelKind::Standard, ModelKind::SparseElementwise] {
-            let model = Autoencoder::new(&shape(kind), 0, &device);
-            assert_eq!(model.encoder.input_weight.dims(), [5, 12]);
-            assert_eq!(model.encoder.recurrent_weight.dims(), [3, 12]);
-            assert_eq!(model.decoder.input_weight.dims(), [3, 12]);
-            assert_eq!(model.output_weight.dims(), [3, 5]);
-            let x = input(&device);
-            let encoding = model.encode(x.clone());
-            assert_eq!(encoding.dims(), [2, 3], "{kind}: encoder output [B, h]");
-            let decoded = model.decode(encoding, 7);
-            assert_eq!(
-                decoded.dims(),
-                [2, 7, 5],
-                "{kind}: decoder output [B, l, k]"
-            );
-            assert_eq!(model.forward(x).dims(), [2, 7, 5]);
-            match kind {
-                ModelKind::Standard => assert!(model.sparse_weight.is_none()),
-                _ => assert_eq!(model.sparse_weight.as_ref().unwrap().dims(), [7, 5]),
+        let kinds = [
+            ModelKind::Standard,
+            ModelKind::SparseElementwise,
+            ModelKind::SparseFeedforward,
+        ];
+        for kind in kinds {
+            for layers in [1, 2] {
+                let model = Autoencoder::new(
+                    &ModelShape {
+                        layers,
+                        ..shape(kind)
+                    },
+                    0,
+                    &device,
+                );
+                let encoder_inputs = if kind == ModelKind::SparseFeedforward {
+                    4
+                } else {
+                    5
+                };
+                assert_eq!(model.encoder.len(), layers);
+                assert_eq!(model.encoder[0].input_weight.dims(), [encoder_inputs, 12]);
+                assert_eq!(model.encoder[layers - 1].recurrent_weight.dims(), [3, 12]);
+                assert_eq!(model.decoder[0].input_weight.dims(), [3, 12]);
+                assert_eq!(model.output_weight.dims(), [3, 5]);
+                let x = input(&device);
+                let encoding = model.encode(x.clone());
+                assert_eq!(encoding.dims(), [2, 3], "{kind}: encoder output [B, h]");
+                let decoded = model.decode(encoding, 7);
+                assert_eq!(
+                    decoded.dims(),
+                    [2, 7, 5],
+                    "{kind}: decoder output [B, l, k]"
+                );
+                assert_eq!(model.forward(x).dims(), [2, 7, 5]);
+                let mask = model.sparsity_mask();
+                match kind {
+                    ModelKind::Standard => assert!(mask.is_none()),
+                    ModelKind::SparseElementwise => {
+                        let mask = mask.unwrap();
+                        assert_eq!((mask.rows, mask.cols), (7, 5), "elementwise mask is l x k");
+                    }
+                    ModelKind::SparseFeedforward => {
+                        let mask = mask.unwrap();
+                        assert_eq!((mask.rows, mask.cols), (4, 5), "feedforward mask is r x k");
+                    }
+                }
             }
+        }
+    }
+
+    #[test]
+    fn feedforward_step_is_relu_of_affine() {
+        let device = Device::flex();
+        let mut model = Autoencoder::new(&shape(ModelKind::SparseFeedforward), 0, &device);
+        // W [5, 4]: sensor 0 feeds unit 0 with +1, sensor 1 feeds unit 1 with -1.
+        let mut w = vec![0f32; 20];
+        w[0] = 1.0;
+        w[4 + 1] = -1.0;
+        let layer = model.feedforward.as_mut().unwrap();
+        layer.weight = param(TensorData::new(w, [5, 4]), &device);
+        layer.bias = param(TensorData::new(vec![0.5f32, 0.5, 0.0, 0.0], [4]), &device);
+        let x = Tensor::from_data(
+            TensorData::new(vec![2.0f32, 3.0, 0.0, 0.0, 0.0], [1, 5]),
+            &device,
+        );
+        let y = to_vec(model.sparse_step(x, 0));
+        assert_eq!(y, vec![2.5, 0.0, 0.0, 0.0], "relu(2 + 0.5), relu(-3 + 0.5)");
+    }
+
+    #[test]
+    fn reverse_flips_decoder_order() {
+        let device = Device::flex();
+        let forward = Autoencoder::new(&shape(ModelKind::Standard), 3, &device);
+        let reversed = Autoencoder {
+            reverse: true,
+            ..Autoencoder::new(&shape(ModelKind::Standard), 3, &device)
+        };
+        let encoding = forward.encode(input(&device));
+        let a = to_vec(forward.decode(encoding.clone(), 7));
+        let b = to_vec(reversed.decode(encoding, 7).flip([1]));
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() < 1e-6,
+                "reverse decoding is the forward one flipped"
+            );
         }
     }
 
@@ -358,29 +576,59 @@ mod tests {
         let device = Device::flex();
         let a = Autoencoder::new(&shape(ModelKind::Standard), 9, &device);
         let b = Autoencoder::new(&shape(ModelKind::Standard), 9, &device);
-        let data = |m: &Autoencoder| {
-            m.encoder
-                .input_weight
-                .val()
-                .into_data()
-                .try_into_vec::<f32>()
-                .unwrap()
-        };
-        assert_eq!(data(&a), data(&b));
+        assert_eq!(
+            to_vec(a.encoder[0].input_weight.val()),
+            to_vec(b.encoder[0].input_weight.val())
+        );
     }
 
     #[test]
     fn l1_gradient_is_sign() {
         let device = Device::flex().autodiff();
         let model = Autoencoder::new(&shape(ModelKind::SparseElementwise), 0, &device);
-        let penalty = model.l1_norm(&device);
-        let grads = penalty.backward();
-        let weight = model.sparse_weight.as_ref().unwrap().val();
+        let grads = model.l1_norm(&device).backward();
+        let weight = model.elementwise.as_ref().unwrap().val();
         let grad = weight.grad(&grads).expect("sparse weight has a gradient");
-        let values = grad.into_data().try_into_vec::<f32>().unwrap();
         assert!(
-            values.iter().all(|&g| (g - 1.0).abs() < 1e-6),
+            to_vec(grad).iter().all(|&g| (g - 1.0).abs() < 1e-6),
             "d|w|/dw = 1 at w = 1"
         );
+    }
+
+    #[test]
+    fn soft_threshold_reaches_exact_zero() {
+        let device = Device::flex().autodiff();
+        let mut model = Autoencoder::new(&shape(ModelKind::SparseFeedforward), 0, &device);
+        let w: Vec<f32> = (0..20).map(|i| (i as f32 - 10.0) / 10.0).collect();
+        model.feedforward.as_mut().unwrap().weight =
+            param(TensorData::new(w.clone(), [5, 4]), &device);
+        let id = model.feedforward.as_ref().unwrap().weight.id;
+        let model = model.soft_threshold(0.25);
+        let weight = &model.feedforward.as_ref().unwrap().weight;
+        assert_eq!(
+            weight.id, id,
+            "the optimiser state stays attached to the parameter"
+        );
+        let shrunk = to_vec(weight.val());
+        for (before, after) in w.iter().zip(&shrunk) {
+            let expected = before.signum() * (before.abs() - 0.25).max(0.0);
+            assert!(
+                (after - expected).abs() < 1e-6,
+                "{before} -> {after}, expected {expected}"
+            );
+        }
+        assert_eq!(
+            shrunk.iter().filter(|&&v| v == 0.0).count(),
+            5,
+            "|w| <= 0.25 becomes 0"
+        );
+        assert!(weight.val().is_require_grad(), "the weight still trains");
+    }
+
+    #[test]
+    fn mask_counts_kept_sensors() {
+        let mask = Mask::new(vec![0.5, 0.0, 0.0, 0.5, 1e-4, 0.2], 2, 3);
+        assert_eq!(mask.kept_sensors(1e-3), vec![0, 2]);
+        assert_eq!(mask.sensor_mass(), vec![1.0, 1e-4f32 as f64, 0.2f32 as f64]);
     }
 }

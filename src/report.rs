@@ -16,6 +16,7 @@ use polars::prelude::*;
 
 use crate::config::ModelKind;
 use crate::error::{Error, Result};
+use crate::model::Mask;
 use crate::runner::{RunRecord, RunStatus};
 use crate::training::EpochRecord;
 
@@ -59,10 +60,32 @@ pub fn write_scores(path: &Path, scores: &[f64], labels: &[bool]) -> Result<()> 
     write_atomic(path, text.as_bytes())
 }
 
-/// Writes the `[l, k]` sparse weights with one column per sensor and one row per step.
-pub fn write_sparse_weights(path: &Path, weights: &[f32], sensor_names: &[String]) -> Result<()> {
-    let mut text = format!("step,{}\n", sensor_names.join(","));
-    for (step, row) in weights.chunks(sensor_names.len()).enumerate() {
+/// Writes a row-major `f32` matrix as a NumPy `.npy` file (format version 1.0), for users who
+/// continue in Python.
+pub fn write_npy_f32(path: &Path, values: &[f32], shape: [usize; 2]) -> Result<()> {
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        shape[0], shape[1]
+    );
+    // Magic (6) + version (2) + header length (2) + header, padded to a multiple of 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut bytes = Vec::with_capacity(10 + header.len() + values.len() * 4);
+    bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    write_atomic(path, &bytes)
+}
+
+/// Writes the sparsity mask with one column per sensor and one row per step (elementwise) or
+/// unit (feedforward).
+pub fn write_mask(path: &Path, mask: &Mask, sensor_names: &[String]) -> Result<()> {
+    let mut text = format!("row,{}\n", sensor_names.join(","));
+    for (step, row) in mask.values.chunks(mask.cols).enumerate() {
         let row: Vec<String> = row.iter().map(|w| w.to_string()).collect();
         let _ = writeln!(text, "{step},{}", row.join(","));
     }
@@ -86,7 +109,55 @@ pub fn write_reports(dir: &Path, records: &[RunRecord]) -> Result<()> {
         .map_err(|e| table_error(&parquet_path, e))?;
     write_atomic(&parquet_path, parquet.get_ref())?;
 
-    write_atomic(&dir.join(files::TABLE), paper_table(records).as_bytes())
+    write_atomic(&dir.join(files::TABLE), paper_table(records).as_bytes())?;
+    write_kept_plots(dir, records);
+    Ok(())
+}
+
+/// Draws sensors kept against L1 strength per dataset into `plots/`, averaging over seeds and
+/// the other hyperparameters. A picture that cannot be drawn is reported as a warning.
+fn write_kept_plots(dir: &Path, records: &[RunRecord]) {
+    // Per dataset: the sensor count and, per variant, (l1, sensors kept) of every run.
+    type KeptRuns = BTreeMap<ModelKind, Vec<(f64, f64)>>;
+    let mut by_dataset: BTreeMap<String, (usize, KeptRuns)> = BTreeMap::new();
+    for record in records {
+        let Some(kept) = record.metrics.as_ref().and_then(|m| m.sensors_kept) else {
+            continue;
+        };
+        let sensors = record.metrics.as_ref().map_or(0, |m| m.sensor_count);
+        let entry = by_dataset.entry(record.spec.dataset.label()).or_default();
+        entry.0 = entry.0.max(sensors);
+        entry
+            .1
+            .entry(record.spec.model)
+            .or_default()
+            .push((record.spec.l1, kept as f64));
+    }
+    let plots = dir.join("plots");
+    for (dataset, (sensors, models)) in by_dataset {
+        let curves: Vec<crate::plot::KeptCurve> = models
+            .into_iter()
+            .map(|(model, mut runs)| {
+                runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let mut points: Vec<(f64, f64)> = Vec::new();
+                for group in runs.chunk_by(|a, b| a.0 == b.0) {
+                    let kept: Vec<f64> = group.iter().map(|r| r.1).collect();
+                    points.push((group[0].0, mean(&kept)));
+                }
+                crate::plot::KeptCurve {
+                    label: model.to_string(),
+                    points,
+                }
+            })
+            .collect();
+        let stem = plots.join(format!("sensors_kept_{}", dataset.replace([':', '/'], "-")));
+        let drawn = std::fs::create_dir_all(&plots)
+            .map_err(|e| Error::io(&plots, e))
+            .and_then(|_| crate::plot::sensors_kept_vs_l1(&stem, &dataset, sensors, &curves));
+        if let Err(e) = drawn {
+            tracing::warn!(dataset, error = %e, "sensors-kept picture not drawn");
+        }
+    }
 }
 
 fn table_error(path: &Path, e: PolarsError) -> Error {
@@ -158,6 +229,8 @@ pub fn summary_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
         Column::new("roc_auc".into(), metric(&|m| m.roc_auc)),
         Column::new("pr_auc".into(), metric(&|m| m.pr_auc)),
         Column::new("sensors_kept".into(), count(&|m| m.sensors_kept)),
+        Column::new("hit_rate_100".into(), metric(&|m| m.hit_rate_100)),
+        Column::new("hit_rate_150".into(), metric(&|m| m.hit_rate_150)),
         Column::new("epochs_trained".into(), count(&|m| Some(m.epochs_trained))),
         Column::new("best_epoch".into(), count(&|m| Some(m.best_epoch))),
         Column::new("validation_mse".into(), metric(&|m| Some(m.validation_mse))),
@@ -186,6 +259,7 @@ struct Cell {
     roc_auc: Vec<f64>,
     pr_auc: Vec<f64>,
     sensors_kept: Vec<f64>,
+    hit_rate_100: Vec<f64>,
     seeds: usize,
 }
 
@@ -327,13 +401,16 @@ pub fn paper_table(records: &[RunRecord]) -> String {
     }
 
     out.push_str("\n## Full grid\n\n");
-    out.push_str("| dataset | model | hidden_size | window | l1 | seeds | validation MSE | ROC-AUC | PR-AUC | kept |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str(
+        "| dataset | model | hidden_size | window | l1 | seeds | validation MSE | ROC-AUC | PR-AUC \
+         | kept | HitRate@100% |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for ((dataset, model), cells) in &grid {
         for (setting, cell) in cells {
             let _ = writeln!(
                 out,
-                "| {dataset} | {model} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {dataset} | {model} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 setting.hidden_size,
                 setting.window,
                 setting.l1,
@@ -342,6 +419,7 @@ pub fn paper_table(records: &[RunRecord]) -> String {
                 mean_std(&cell.roc_auc, 3),
                 mean_std(&cell.pr_auc, 3),
                 mean_std(&cell.sensors_kept, 1),
+                mean_std(&cell.hit_rate_100, 3),
             );
         }
     }
@@ -370,7 +448,9 @@ mod tests {
             l1: if model.is_sparse() { 0.01 } else { 0.0 },
             seed,
             backend: BackendKind::Cpu,
+            sparse_units: None,
             training: TrainingSettings::default(),
+            network: Default::default(),
             scoring: ScoringSettings::default(),
             synthetic: None,
         };
@@ -389,8 +469,12 @@ mod tests {
                 validation_loss: validation_mse,
                 train_seconds: 1.0,
                 sensors_kept: model.is_sparse().then_some(7),
+                kept_sensor_names: None,
                 test_points: 100,
                 test_anomaly_rate: 0.1,
+                hit_rate_100: None,
+                hit_rate_150: None,
+                sensor_count: 40,
             }),
         }
     }
@@ -432,5 +516,25 @@ mod tests {
         assert_eq!(status.get(1), Some("failed"));
         let roc = frame.column("roc_auc").unwrap().f64().unwrap();
         assert_eq!(roc.get(1), None);
+    }
+
+    #[test]
+    fn npy_header_is_aligned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npy");
+        write_npy_f32(&path, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!(
+            (10 + header_len) % 64,
+            0,
+            "data starts on a 64-byte boundary"
+        );
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(header.contains("'shape': (2, 3)"), "{header}");
+        assert!(header.ends_with('\n'));
+        assert_eq!(bytes.len(), 10 + header_len + 24);
+        assert_eq!(&bytes[bytes.len() - 4..], &6f32.to_le_bytes());
     }
 }

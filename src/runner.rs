@@ -20,15 +20,15 @@ use tracing::{Span, error, info, info_span, warn};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::backend;
-use crate::config::{Experiment, RunSpec};
+use crate::config::{Experiment, ModelKind, RunSpec};
 use crate::data::prep::{self, Prepared};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::error::{Error, Result};
-use crate::metrics;
-use crate::model::{Autoencoder, ModelShape};
+use crate::model::{Autoencoder, Mask, ModelShape};
 use crate::report::{self, write_atomic};
-use crate::scoring::{WindowPass, fit_scorer, point_scores};
+use crate::scoring::{PointScores, WindowPass, fit_scorer, point_scores};
 use crate::training::{TrainingJob, train};
+use crate::{attribution, metrics, plot};
 
 /// File names inside a run folder.
 pub mod files {
@@ -37,11 +37,12 @@ pub mod files {
     pub const HISTORY: &str = "history.csv";
     pub const SCORES: &str = "test_scores.csv";
     pub const MODEL: &str = "model.bpk";
-    pub const SPARSE_WEIGHTS: &str = "sparse_weights.csv";
+    pub const SPARSITY_MASK: &str = "sparsity_mask.csv";
+    pub const SPARSITY: &str = "sparsity.json";
+    pub const CONTRIBUTIONS: &str = "test_contributions.npy";
+    pub const MASK_PLOT: &str = "sparsity_mask";
+    pub const MASS_PLOT: &str = "sensor_mass";
 }
-
-/// A sparse weight counts as zero when its magnitude is at most this.
-pub const ZERO_TOLERANCE: f64 = 1e-3;
 
 /// Batch size of the scoring passes, which need no gradients.
 const SCORING_BATCH: usize = 256;
@@ -78,10 +79,23 @@ pub struct RunMetrics {
     pub validation_mse: f64,
     pub validation_loss: f64,
     pub train_seconds: f64,
-    /// Sensors with a sparse weight above [`ZERO_TOLERANCE`] at any step (sparse variants).
+    /// Sensors with a sparse weight above the zero tolerance (sparse variants).
     pub sensors_kept: Option<usize>,
+    /// Names of those sensors.
+    #[serde(default)]
+    pub kept_sensor_names: Option<Vec<String>>,
     pub test_points: usize,
     pub test_anomaly_rate: f64,
+    /// Sensors `k` of the dataset.
+    #[serde(default)]
+    pub sensor_count: usize,
+    /// HitRate@100% of the per-sensor contributions against the blamed sensors, where the
+    /// dataset names them.
+    #[serde(default)]
+    pub hit_rate_100: Option<f64>,
+    /// HitRate@150%.
+    #[serde(default)]
+    pub hit_rate_150: Option<f64>,
 }
 
 /// What `run.json` holds: the spec, the outcome and either metrics or the error.
@@ -281,7 +295,14 @@ fn run_one(
     });
     let (status, error, metrics) = match outcome {
         Ok(metrics) => {
-            info!(run = %folder, roc_auc = ?metrics.roc_auc, pr_auc = ?metrics.pr_auc, "run done");
+            let show = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.4}"));
+            info!(
+                run = %folder,
+                roc_auc = %show(metrics.roc_auc),
+                pr_auc = %show(metrics.pr_auc),
+                epochs = metrics.epochs_trained,
+                "run done"
+            );
             (RunStatus::Done, None, Some(metrics))
         }
         Err(e) => {
@@ -328,12 +349,16 @@ fn execute_run(
     let started = Instant::now();
     let prepared = prep::prepare(dataset, run.training.validation_fraction, run.window)?;
 
+    let k = dataset.train.cols;
     let shape = ModelShape {
         kind: run.model,
-        sensors: dataset.train.cols,
+        sensors: k,
         window: run.window,
         hidden_size: run.hidden_size,
-        sparse_activation: Default::default(),
+        layers: run.network.layers,
+        sparse_units: run.sparse_units.unwrap_or(k),
+        sparse_activation: run.network.sparse_activation,
+        reverse: run.network.reverse,
     };
     let train_device = device.clone().autodiff();
     let model = Autoencoder::new(&shape, run.seed, &train_device);
@@ -341,6 +366,7 @@ fn execute_run(
         settings: &run.training,
         window: run.window,
         l1: run.l1,
+        l1_mode: run.network.l1_mode,
         seed: run.seed,
         device: &train_device,
         on_epoch: &|_| span.pb_inc(1),
@@ -349,19 +375,53 @@ fn execute_run(
     let train_seconds = started.elapsed().as_secs_f64();
     report::write_history(&dir.join(files::HISTORY), &trained.history)?;
 
-    let scores = score_test(&trained.model, &prepared, run, device)?;
-    let roc_auc = metrics::roc_auc(&prepared.test_labels, &scores)?;
-    let pr_auc = metrics::average_precision(&prepared.test_labels, &scores)?;
-    report::write_scores(&dir.join(files::SCORES), &scores, &prepared.test_labels)?;
+    let points = score_test(&trained.model, &prepared, run, device)?;
+    let scores = &points.scores;
+    let roc_auc = metrics::roc_auc(&prepared.test_labels, scores)?;
+    let pr_auc = metrics::average_precision(&prepared.test_labels, scores)?;
+    report::write_scores(&dir.join(files::SCORES), scores, &prepared.test_labels)?;
+    let contributions = points.contributions.as_deref().unwrap_or_default();
+    report::write_npy_f32(
+        &dir.join(files::CONTRIBUTIONS),
+        contributions,
+        [scores.len(), k],
+    )?;
+    let hit_rate = |percent| {
+        attribution::hit_rate(
+            contributions,
+            k,
+            &dataset.segments,
+            &prepared.test_labels,
+            percent,
+        )
+    };
 
-    let sparse = trained.model.sparse_weights();
-    if let Some(weights) = &sparse {
-        report::write_sparse_weights(
-            &dir.join(files::SPARSE_WEIGHTS),
-            weights,
-            &dataset.sensor_names,
-        )?;
-    }
+    let kept = match trained.model.sparsity_mask() {
+        Some(mask) => {
+            let kept = mask.kept_sensors(run.network.zero_tolerance);
+            report::write_mask(
+                &dir.join(files::SPARSITY_MASK),
+                &mask,
+                &dataset.sensor_names,
+            )?;
+            draw_sparsity(dir, &mask, &kept, run, &dataset.sensor_names);
+            let summary = SparsitySummary {
+                zero_tolerance: run.network.zero_tolerance,
+                sensors: k,
+                kept: kept.len(),
+                kept_indices: kept.clone(),
+                kept_names: kept
+                    .iter()
+                    .map(|&j| dataset.sensor_names[j].clone())
+                    .collect(),
+                exact_zeros: mask.values.iter().filter(|&&v| v == 0.0).count(),
+                sensor_mass: mask.sensor_mass(),
+            };
+            write_json(&dir.join(files::SPARSITY), &summary)?;
+            Some(summary)
+        }
+        None => None,
+    };
     let model_path = dir.join(files::MODEL);
     trained
         .model
@@ -382,19 +442,45 @@ fn execute_run(
         validation_mse: best.validation_mse,
         validation_loss: best.validation_loss,
         train_seconds,
-        sensors_kept: sparse.map(|w| sensors_kept(&w, dataset.train.cols)),
+        sensors_kept: kept.as_ref().map(|s| s.kept),
+        kept_sensor_names: kept.map(|s| s.kept_names),
         test_points: scores.len(),
         test_anomaly_rate: anomalies as f64 / scores.len() as f64,
+        sensor_count: k,
+        hit_rate_100: hit_rate(100.0),
+        hit_rate_150: hit_rate(150.0),
     })
 }
 
-/// Fits the step scorer on validation windows and scores every test point.
+/// Draws the mask heatmap and the weight mass per sensor. A picture that cannot be drawn (no
+/// font, say) is reported as a warning, because the numbers of the run are still valid.
+fn draw_sparsity(dir: &Path, mask: &Mask, kept: &[usize], run: &RunSpec, names: &[String]) {
+    let row_label = match run.model {
+        ModelKind::SparseFeedforward => "unit",
+        _ => "step",
+    };
+    let drawn =
+        plot::mask_heatmap(&dir.join(files::MASK_PLOT), mask, names, row_label).and_then(|_| {
+            plot::sensor_mass_bars(
+                &dir.join(files::MASS_PLOT),
+                &mask.sensor_mass(),
+                names,
+                kept,
+            )
+        });
+    if let Err(e) = drawn {
+        warn!(run = %run.folder_name(), error = %e, "sparsity pictures not drawn");
+    }
+}
+
+/// Fits the step scorer on validation windows and scores every test point, with per-sensor
+/// contributions.
 fn score_test(
     model: &Autoencoder,
     prepared: &Prepared,
     run: &RunSpec,
     device: &Device,
-) -> Result<Vec<f64>> {
+) -> Result<PointScores> {
     let validation = WindowPass {
         model,
         series: &prepared.validation,
@@ -409,20 +495,23 @@ fn score_test(
         stride: run.training.test_stride,
         ..validation
     };
-    Ok(point_scores(&test, &scorer))
+    Ok(point_scores(&test, &scorer, true))
 }
 
-/// Sensors with any weight magnitude above [`ZERO_TOLERANCE`] in a row-major `[steps, k]` matrix.
-pub fn sensors_kept(weights: &[f32], k: usize) -> usize {
-    (0..k)
-        .filter(|&j| {
-            weights
-                .iter()
-                .skip(j)
-                .step_by(k)
-                .any(|w| (*w as f64).abs() > ZERO_TOLERANCE)
-        })
-        .count()
+/// What `sparsity.json` holds for a sparse run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SparsitySummary {
+    /// Magnitudes at most this count as zero.
+    pub zero_tolerance: f64,
+    pub sensors: usize,
+    pub kept: usize,
+    /// 0-based indices of the kept sensors.
+    pub kept_indices: Vec<usize>,
+    pub kept_names: Vec<String>,
+    /// Weights that are exactly zero (the proximal mode produces them).
+    pub exact_zeros: usize,
+    /// `Σ|w|` per sensor.
+    pub sensor_mass: Vec<f64>,
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -433,11 +522,56 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{BackendKind, ModelSettings, ScoringSettings, TrainingSettings};
+    use crate::data::DatasetSpec;
+    use crate::data::synthetic::{self, SyntheticSettings};
 
     #[test]
-    fn sensors_kept_counts_columns() {
-        // Two steps, three sensors: sensor 1 is zero at both steps, sensor 2 only at one.
-        let weights = [0.5, 0.0, 0.0, 0.5, 1e-4, 0.2];
-        assert_eq!(sensors_kept(&weights, 3), 2);
+    fn attribution_ranks_injected_sensors() {
+        // Large anomalies on two of twelve sensors: the contributions must point at them.
+        let generator = SyntheticSettings {
+            sensors: 12,
+            groups: 2,
+            group_size: 4,
+            train_length: 1200,
+            test_length: 600,
+            anomalies: 3,
+            anomaly_min_length: 10,
+            anomaly_max_length: 30,
+            anomaly_sensors: 2,
+            magnitude: 6.0,
+            ..SyntheticSettings::default()
+        };
+        let run = RunSpec {
+            dataset: DatasetSpec::synthetic(),
+            model: ModelKind::Standard,
+            hidden_size: 8,
+            window: 16,
+            l1: 0.0,
+            sparse_units: None,
+            seed: 2,
+            backend: BackendKind::Cpu,
+            training: TrainingSettings {
+                epochs: 12,
+                learning_rate: 5e-3,
+                train_stride: 4,
+                test_stride: 2,
+                ..TrainingSettings::default()
+            },
+            network: ModelSettings::default(),
+            scoring: ScoringSettings::default(),
+            synthetic: Some(generator.clone()),
+        };
+        let dataset = synthetic::generate(&generator, run.seed);
+        let dir = tempfile::tempdir().unwrap();
+        let span = tracing::Span::none();
+        let metrics = execute_run(&run, &dataset, dir.path(), &Device::flex(), &span).unwrap();
+        let hit_rate = metrics
+            .hit_rate_100
+            .expect("synthetic anomalies name their sensors");
+        assert!(hit_rate > 0.8, "HitRate@100% = {hit_rate}");
+        let roc_auc = metrics.roc_auc.unwrap();
+        assert!(roc_auc > 0.8, "ROC-AUC = {roc_auc}");
+        assert!(dir.path().join(files::CONTRIBUTIONS).is_file());
     }
 }

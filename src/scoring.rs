@@ -12,6 +12,11 @@
 //! A test point's score is the mean of the step scores of all test windows that cover it.
 //! Windows are streamed in batches, so memory grows with the series only through the per-point
 //! sums.
+//!
+//! Per-sensor contributions split a step score into one term per sensor that sums to it:
+//! `d_j · (Σ_α⁻¹ d)_j` with `d = e_t − μ` for the Mahalanobis score (a term can be negative when
+//! errors are correlated), and `e_tj² / k` for the MSE score. A point's contributions are averaged
+//! over the windows that cover it, like its score; they rank the sensors for attribution.
 
 use burn::tensor::Device;
 
@@ -112,6 +117,24 @@ impl GaussianErrorModel {
         }
         total
     }
+
+    /// Adds the per-sensor terms `d_j (Σ_α⁻¹ d)_j` of an error vector to `out`; they sum to
+    /// [`score`](Self::score).
+    pub fn add_contributions(&self, error: &[f32], scratch: &mut Vec<f64>, out: &mut [f64]) {
+        let k = self.mean.len();
+        self.score(error, scratch);
+        // scratch holds z = L⁻¹ d; solve Lᵀ u = z by back substitution, in place.
+        for i in (0..k).rev() {
+            let below: f64 = (i + 1..k)
+                .zip(&scratch[i + 1..])
+                .map(|(p, u)| self.cholesky[p * k + i] * u)
+                .sum();
+            scratch[i] = (scratch[i] - below) / self.cholesky[i * k + i];
+        }
+        for (j, slot) in out.iter_mut().enumerate() {
+            *slot += (error[j] as f64 - self.mean[j]) * scratch[j];
+        }
+    }
 }
 
 /// Cholesky factor of a symmetric matrix, or `None` if it is not positive definite.
@@ -147,6 +170,18 @@ impl StepScorer {
             StepScorer::Mahalanobis(gaussian) => gaussian.score(error, scratch),
             StepScorer::Mse => {
                 error.iter().map(|&e| (e as f64).powi(2)).sum::<f64>() / error.len() as f64
+            }
+        }
+    }
+
+    fn add_contributions(&self, error: &[f32], scratch: &mut Vec<f64>, out: &mut [f64]) {
+        match self {
+            StepScorer::Mahalanobis(gaussian) => gaussian.add_contributions(error, scratch, out),
+            StepScorer::Mse => {
+                let k = error.len() as f64;
+                for (slot, &e) in out.iter_mut().zip(error) {
+                    *slot += (e as f64).powi(2) / k;
+                }
             }
         }
     }
@@ -196,22 +231,55 @@ pub fn fit_scorer(pass: &WindowPass<'_>, settings: &ScoringSettings) -> Result<S
     }
 }
 
+/// Per-point scores of a series, with per-sensor contributions when requested.
+#[derive(Debug, Clone)]
+pub struct PointScores {
+    pub scores: Vec<f64>,
+    /// Row-major `[points, k]`: the mean per-sensor terms over the covering windows.
+    pub contributions: Option<Vec<f32>>,
+}
+
 /// Scores every point of the series: the mean step score over the windows that cover it.
-pub fn point_scores(pass: &WindowPass<'_>, scorer: &StepScorer) -> Vec<f64> {
+pub fn point_scores(
+    pass: &WindowPass<'_>,
+    scorer: &StepScorer,
+    with_contributions: bool,
+) -> PointScores {
     let k = pass.series.cols;
-    let mut sums = vec![0.0; pass.series.rows];
-    let mut counts = vec![0u32; pass.series.rows];
+    let rows = pass.series.rows;
+    let mut sums = vec![0.0; rows];
+    let mut counts = vec![0u32; rows];
+    let mut terms = if with_contributions {
+        vec![0.0; rows * k]
+    } else {
+        Vec::new()
+    };
     let mut scratch = Vec::with_capacity(k);
     pass.for_each_error(|start, errors| {
         for (offset, error) in errors.chunks(k).enumerate() {
-            sums[start + offset] += scorer.score(error, &mut scratch);
-            counts[start + offset] += 1;
+            let t = start + offset;
+            sums[t] += scorer.score(error, &mut scratch);
+            counts[t] += 1;
+            if with_contributions {
+                scorer.add_contributions(error, &mut scratch, &mut terms[t * k..(t + 1) * k]);
+            }
         }
     });
-    sums.iter()
-        .zip(&counts)
-        .map(|(s, &c)| s / c as f64)
-        .collect()
+    let contributions = with_contributions.then(|| {
+        terms
+            .chunks(k)
+            .zip(&counts)
+            .flat_map(|(row, &c)| row.iter().map(move |v| (v / c as f64) as f32))
+            .collect()
+    });
+    PointScores {
+        scores: sums
+            .iter()
+            .zip(&counts)
+            .map(|(s, &c)| s / c as f64)
+            .collect(),
+        contributions,
+    }
 }
 
 #[cfg(test)]
@@ -269,5 +337,22 @@ mod tests {
         // Σ_α = 0.5 I, so the distance of (1, 0) is 2.
         let score = model.score(&[1.0, 0.0], &mut scratch);
         assert!((score - 2.0).abs() < 1e-12, "{score}");
+    }
+
+    #[test]
+    fn contributions_sum_to_score() {
+        let moments = moments_of(&[[1.0, 1.0], [-1.0, -1.0], [1.0, 0.5], [-1.0, -0.2]]);
+        let model = GaussianErrorModel::fit(&moments, 0.05).unwrap();
+        let mut scratch = Vec::new();
+        for error in [[0.3f32, -2.0], [1.5, 1.4], [0.0, 0.0]] {
+            let score = model.score(&error, &mut scratch);
+            let mut terms = [0.0; 2];
+            model.add_contributions(&error, &mut scratch, &mut terms);
+            let total: f64 = terms.iter().sum();
+            assert!(
+                (total - score).abs() < 1e-9,
+                "{terms:?} sum to {total}, score {score}"
+            );
+        }
     }
 }

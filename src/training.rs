@@ -1,9 +1,11 @@
 //! Training loop: Adam on shuffled windows, early stopping on the validation objective.
 //!
 //! The objective is the mean squared reconstruction error over batch, steps and sensors plus
-//! `l1 * Σ|w|` over the sparse weights, so `l1` is measured against a per-element mean. Training
-//! stops after `patience` epochs without a lower validation objective and returns the weights of
-//! the best epoch.
+//! `l1 * Σ|w|` over the sparse weights, so `l1` is measured against a per-element mean. With
+//! [`L1Mode::Penalty`] the L1 term is part of the loss that Adam descends; with
+//! [`L1Mode::Proximal`] Adam descends the reconstruction error alone and every step is followed by
+//! soft-thresholding with `learning_rate * l1`. Training stops after `patience` epochs without a
+//! lower validation objective and returns the weights of the best epoch.
 
 use std::time::Instant;
 
@@ -16,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
 
-use crate::config::TrainingSettings;
+use crate::config::{L1Mode, TrainingSettings};
 use crate::data::Series;
 use crate::data::prep::{gather_windows, window_starts};
 use crate::error::{Error, Result};
@@ -57,6 +59,7 @@ pub struct TrainingJob<'a> {
     pub settings: &'a TrainingSettings,
     pub window: usize,
     pub l1: f64,
+    pub l1_mode: L1Mode,
     pub seed: u64,
     /// Device with autodiff enabled.
     pub device: &'a Device,
@@ -77,6 +80,10 @@ pub fn train(
     let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Autoencoder)> = None;
+    let (loss_l1, threshold) = match job.l1_mode {
+        L1Mode::Penalty => (job.l1, 0.0),
+        L1Mode::Proximal => (0.0, settings.learning_rate * job.l1),
+    };
 
     for epoch in 1..=settings.epochs {
         let started = Instant::now();
@@ -84,7 +91,7 @@ pub fn train(
         let mut loss_sum = 0.0;
         for batch in starts.chunks(settings.batch_size) {
             let input = windows_tensor(train, batch, job.window, job.device);
-            let (objective, _) = loss(&model, input, job.l1);
+            let (objective, _) = loss(&model, input, loss_l1);
             let value = objective.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 return Err(Error::Training(format!(
@@ -96,14 +103,24 @@ pub fn train(
             loss_sum += value * batch.len() as f64;
             let gradients = GradientsParams::from_grads(objective.backward(), &model);
             model = optimizer.step(settings.learning_rate, model, gradients);
+            if threshold > 0.0 {
+                model = model.soft_threshold(threshold);
+            }
         }
 
         let snapshot = model.valid();
+        // Under the proximal mode the batch losses exclude the L1 term, so the term of the
+        // epoch's final weights is added to make both modes report the same objective.
+        let proximal_penalty = if threshold > 0.0 {
+            penalty(&snapshot, job)
+        } else {
+            0.0
+        };
         let (validation_loss, validation_mse) =
             evaluate(&snapshot, validation, job, settings.batch_size.max(256))?;
         let record = EpochRecord {
             epoch,
-            train_loss: loss_sum / starts.len() as f64,
+            train_loss: loss_sum / starts.len() as f64 + proximal_penalty,
             validation_loss,
             validation_mse,
             seconds: started.elapsed().as_secs_f64(),
@@ -161,8 +178,13 @@ fn evaluate(
             "the validation error became {mse}"
         )));
     }
-    let penalty = job.l1 * model.l1_norm(&device).into_scalar::<f32>() as f64;
-    Ok((mse + penalty, mse))
+    Ok((mse + penalty(model, job), mse))
+}
+
+/// `l1 · Σ|w|` of a model without autodiff.
+fn penalty(model: &Autoencoder, job: &TrainingJob<'_>) -> f64 {
+    let device = job.device.clone().without_autodiff();
+    job.l1 * model.l1_norm(&device).into_scalar::<f32>() as f64
 }
 
 /// Builds a `[n, window, cols]` tensor from the windows starting at `starts`.
@@ -185,6 +207,19 @@ mod tests {
     use crate::config::ModelKind;
     use crate::model::{ModelShape, SparseActivation};
 
+    fn shape(kind: ModelKind, sensors: usize, window: usize, hidden_size: usize) -> ModelShape {
+        ModelShape {
+            kind,
+            sensors,
+            window,
+            hidden_size,
+            layers: 1,
+            sparse_units: sensors,
+            sparse_activation: SparseActivation::Identity,
+            reverse: false,
+        }
+    }
+
     fn sine_series(rows: usize, cols: usize) -> Series {
         let values = (0..rows * cols)
             .map(|i| {
@@ -198,13 +233,7 @@ mod tests {
     #[test]
     fn training_lowers_validation_loss() {
         let device = Device::flex().autodiff();
-        let shape = ModelShape {
-            kind: ModelKind::Standard,
-            sensors: 3,
-            window: 8,
-            hidden_size: 8,
-            sparse_activation: SparseActivation::Identity,
-        };
+        let shape = shape(ModelKind::Standard, 3, 8, 8);
         let settings = TrainingSettings {
             epochs: 15,
             batch_size: 16,
@@ -218,6 +247,7 @@ mod tests {
             settings: &settings,
             window: 8,
             l1: 0.0,
+            l1_mode: L1Mode::Penalty,
             seed: 1,
             device: &device,
             on_epoch: &|_| {},
@@ -237,5 +267,89 @@ mod tests {
             "validation loss fell from {first} to {best}"
         );
         assert!(trained.history.iter().all(|r| r.validation_loss >= best));
+    }
+
+    /// Six sensors: three carry a sine each, three are constant and so carry no signal.
+    fn partly_informative(rows: usize) -> Series {
+        let values = (0..rows * 6)
+            .map(|i| {
+                let (t, j) = (i / 6, i % 6);
+                if j < 3 {
+                    ((t as f32) * 0.4 + 2.0 * j as f32).sin()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Series::new(values, rows, 6)
+    }
+
+    /// Trains a sparse model on [`partly_informative`] data and returns its sparsity mask.
+    fn train_sparse(kind: ModelKind, l1_mode: L1Mode, l1: f64) -> crate::model::Mask {
+        let device = Device::flex().autodiff();
+        let settings = TrainingSettings {
+            epochs: 16,
+            batch_size: 16,
+            learning_rate: 2e-2,
+            patience: 16,
+            train_stride: 1,
+            ..TrainingSettings::default()
+        };
+        let series = partly_informative(300);
+        let job = TrainingJob {
+            settings: &settings,
+            window: 8,
+            l1,
+            l1_mode,
+            seed: 4,
+            device: &device,
+            on_epoch: &|_| {},
+        };
+        let model = Autoencoder::new(&shape(kind, 6, 8, 6), 4, &device);
+        let trained = train(
+            model,
+            &series.rows_range(0, 240),
+            &series.rows_range(240, 300),
+            &job,
+        )
+        .unwrap();
+        trained
+            .model
+            .sparsity_mask()
+            .expect("sparse models have a mask")
+    }
+
+    #[test]
+    fn proximal_reaches_exact_zeros() {
+        for kind in [ModelKind::SparseElementwise, ModelKind::SparseFeedforward] {
+            let mask = train_sparse(kind, L1Mode::Proximal, 0.5);
+            let zeros = |j: usize| (0..mask.rows).all(|i| mask.values[i * mask.cols + j] == 0.0);
+            for j in 3..6 {
+                assert!(zeros(j), "{kind}: constant sensor {j} is exactly zero");
+            }
+            assert_eq!(
+                mask.kept_sensors(0.0),
+                vec![0, 1, 2],
+                "{kind}: signal sensors kept"
+            );
+        }
+    }
+
+    #[test]
+    fn penalty_keeps_same_sensors_within_tolerance() {
+        let tolerance = crate::config::ModelSettings::default().zero_tolerance;
+        for kind in [ModelKind::SparseElementwise, ModelKind::SparseFeedforward] {
+            // The strengths differ because the modes scale them differently. Adam normalises the
+            // penalty's gradient, so a weight with no error gradient shrinks by about one
+            // learning rate per step whatever l1 is, while a useful weight survives only when
+            // l1 is below its error gradient. The proximal step shrinks by learning_rate * l1.
+            let penalty = train_sparse(kind, L1Mode::Penalty, 0.001);
+            let proximal = train_sparse(kind, L1Mode::Proximal, 0.5);
+            assert_eq!(
+                penalty.kept_sensors(tolerance),
+                proximal.kept_sensors(0.0),
+                "{kind}: both modes keep the same sensors"
+            );
+        }
     }
 }

@@ -69,7 +69,7 @@ fn smoke_sweep_writes_tables() {
 
     let dir = results.path().join("smoke");
     let rows = read_rows(&dir.join("summary.csv"));
-    assert_eq!(rows.len(), 4, "two datasets times two models");
+    assert_eq!(rows.len(), 6, "two datasets times three models");
     for row in &rows {
         assert_eq!(row["status"], "done", "{row:?}");
         for metric in ["roc_auc", "pr_auc"] {
@@ -94,9 +94,14 @@ fn smoke_sweep_writes_tables() {
     let models: Vec<&str> = rows.iter().map(|r| r["model"].as_str()).collect();
     assert!(models.contains(&"standard"));
     assert!(models.contains(&"sparse-elementwise"));
+    assert!(models.contains(&"sparse-feedforward"));
     let entities: Vec<&str> = rows.iter().map(|r| r["entity"].as_str()).collect();
     assert!(entities.contains(&"machine-1-5"));
     assert!(dir.join("summary.parquet").is_file());
+    for dataset in ["synthetic", "smd-machine-1-5"] {
+        let plot = dir.join(format!("plots/sensors_kept_{dataset}.png"));
+        assert!(plot.is_file(), "{} missing", plot.display());
+    }
 
     let table = std::fs::read_to_string(dir.join("table.md")).unwrap();
     assert!(table.contains("| synthetic |"), "{table}");
@@ -108,7 +113,7 @@ fn smoke_sweep_writes_tables() {
     let again = run_smoke(results.path(), &data, &[]);
     assert!(again.status.success(), "rerun failed: {}", stderr(&again));
     assert!(
-        stderr(&again).contains("4 runs (0 trained now)"),
+        stderr(&again).contains("6 runs (0 trained now)"),
         "{}",
         stderr(&again)
     );
@@ -141,7 +146,7 @@ fn skip_missing_runs_synthetic_only() {
     let output = run_smoke(results.path(), empty.path(), &["--skip-missing"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let rows = read_rows(&results.path().join("smoke/summary.csv"));
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["dataset"] == "synthetic"));
 }
 

@@ -10,8 +10,8 @@
 //! non-overlapping segments, each touching `anomaly_sensors` sensors of one group:
 //!
 //! - level shift: the sensors move by `magnitude` standard deviations for the whole segment;
-//! - spikes: every third step of a short segment (3 to 9 steps) jumps by `2 * magnitude`
-//!   standard deviations, with random sign;
+//! - spikes: one to three consecutive steps jump by `2 * magnitude` standard deviations, each
+//!   with a random sign;
 //! - correlation break: the sensors follow their group's latent signal delayed by 37 steps,
 //!   so each sensor keeps its usual range but no longer moves with the rest of its group.
 //!
@@ -309,7 +309,7 @@ fn inject_anomalies(
     for a in 0..settings.anomalies {
         let kind = KINDS[a % KINDS.len()];
         let length = match kind {
-            AnomalyKind::Spikes => rng.random_range(3..=9),
+            AnomalyKind::Spikes => rng.random_range(1..=3),
             _ => rng.random_range(settings.anomaly_min_length..=settings.anomaly_max_length),
         };
         // Spikes ignore the configured lengths, so bound them by the slot as well.
@@ -338,9 +338,8 @@ fn inject_anomalies(
                         *cell += (sign * settings.magnitude * sensor.std()) as f32;
                     }
                     AnomalyKind::Spikes => {
-                        if (t - start) % 3 == 0 {
-                            *cell += (sign * 2.0 * settings.magnitude * sensor.std()) as f32;
-                        }
+                        let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+                        *cell += (sign * 2.0 * settings.magnitude * sensor.std()) as f32;
                     }
                     AnomalyKind::CorrelationBreak => {
                         let absolute = settings.train_length + t;
