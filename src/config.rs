@@ -37,12 +37,24 @@ pub enum ModelKind {
     SparseElementwise,
     /// The encoder-decoder behind a per-step layer `relu(W x_t + b)` with L1 on `W`.
     SparseFeedforward,
+    /// Model-free baseline: the L2 norm of the standardised observation.
+    BaselineL2,
+    /// Model-free baseline: the reconstruction error of a PCA fitted on the training part.
+    BaselinePca,
 }
 
 impl ModelKind {
     /// Whether the variant has L1-penalised input weights.
     pub fn is_sparse(self) -> bool {
-        !matches!(self, ModelKind::Standard)
+        matches!(
+            self,
+            ModelKind::SparseElementwise | ModelKind::SparseFeedforward
+        )
+    }
+
+    /// Whether the variant is a model-free baseline, which trains nothing.
+    pub fn is_baseline(self) -> bool {
+        matches!(self, ModelKind::BaselineL2 | ModelKind::BaselinePca)
     }
 
     /// The name used in experiment files and tables.
@@ -51,6 +63,8 @@ impl ModelKind {
             ModelKind::Standard => "standard",
             ModelKind::SparseElementwise => "sparse-elementwise",
             ModelKind::SparseFeedforward => "sparse-feedforward",
+            ModelKind::BaselineL2 => "baseline-l2",
+            ModelKind::BaselinePca => "baseline-pca",
         }
     }
 }
@@ -132,6 +146,8 @@ pub struct ModelSettings {
     pub l1_mode: L1Mode,
     /// A sensor is kept when any of its sparse weights has a magnitude above this.
     pub zero_tolerance: f64,
+    /// Principal components kept by the PCA baseline (at most `k`).
+    pub pca_components: usize,
 }
 
 impl Default for ModelSettings {
@@ -145,8 +161,20 @@ impl Default for ModelSettings {
             // penalty (a fraction of the learning rate), and 1% of the elementwise weights'
             // starting value.
             zero_tolerance: 1e-2,
+            pca_components: 10,
         }
     }
+}
+
+/// How a point's score is taken from the windows that cover it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PointRule {
+    /// The mean of the step scores of every covering window.
+    #[default]
+    Mean,
+    /// The step score from the covering window that starts latest.
+    Last,
 }
 
 /// Scoring settings shared by every run of an experiment.
@@ -157,6 +185,8 @@ pub struct ScoringSettings {
     pub score: ScoreKind,
     /// Shrinkage `α` of the error covariance towards a scaled identity, in [0, 1].
     pub covariance_shrinkage: f64,
+    /// From window step scores to point scores.
+    pub point_rule: PointRule,
 }
 
 impl Default for ScoringSettings {
@@ -166,6 +196,7 @@ impl Default for ScoringSettings {
             // Enough to make the covariance of a constant sensor's error invertible without
             // visibly changing the distance along well-estimated directions.
             covariance_shrinkage: 0.01,
+            point_rule: PointRule::Mean,
         }
     }
 }
@@ -347,15 +378,19 @@ impl Experiment {
         let sparsity: Vec<(f64, Option<usize>)> = iproduct(&self.l1, &self.sparse_units)
             .map(|(&l1, &r)| (l1, r))
             .collect();
+        let min_window = self.windows.iter().copied().min().unwrap_or(2);
         for dataset in entities {
             for &model in &self.models {
                 for (&(hidden_size, window), &(l1, units)) in iproduct(&shapes, &sparsity) {
+                    // A baseline has no network; its step scores do not depend on the window,
+                    // so one window length serves.
+                    let baseline = model.is_baseline();
                     for &seed in &self.seeds {
                         let run = RunSpec {
                             dataset: dataset.clone(),
                             model,
-                            hidden_size,
-                            window,
+                            hidden_size: if baseline { 0 } else { hidden_size },
+                            window: if baseline { min_window } else { window },
                             l1: if model.is_sparse() { l1 } else { 0.0 },
                             sparse_units: units.filter(|_| model == ModelKind::SparseFeedforward),
                             seed,
@@ -383,6 +418,7 @@ fn iproduct<'a, A, B>(a: &'a [A], b: &'a [B]) -> impl Iterator<Item = (&'a A, &'
 
 fn check_model(m: &ModelSettings) -> Result<()> {
     in_range("model.layers", m.layers, 1, 2)?;
+    in_range("model.pca_components", m.pca_components, 1, 100_000)?;
     if !(m.zero_tolerance.is_finite() && m.zero_tolerance >= 0.0) {
         return Err(setting(
             "model.zero_tolerance",

@@ -13,6 +13,7 @@
 
 pub mod attribution;
 pub mod backend;
+pub mod baseline;
 pub mod config;
 pub mod data;
 pub mod error;

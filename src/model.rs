@@ -489,6 +489,9 @@ mod tests {
                         let mask = mask.unwrap();
                         assert_eq!((mask.rows, mask.cols), (4, 5), "feedforward mask is r x k");
                     }
+                    ModelKind::BaselineL2 | ModelKind::BaselinePca => {
+                        unreachable!("baselines build no network")
+                    }
                 }
             }
         }

@@ -20,14 +20,15 @@ use tracing::{Span, error, info, info_span, warn};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::backend;
+use crate::baseline::Pca;
 use crate::config::{Experiment, ModelKind, RunSpec};
 use crate::data::prep::{self, Prepared};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::error::{Error, Result};
 use crate::model::{Autoencoder, Mask, ModelShape};
 use crate::report::{self, write_atomic};
-use crate::scoring::{PointScores, WindowPass, fit_scorer, point_scores};
-use crate::training::{TrainingJob, train};
+use crate::scoring::{Reconstructor, StepScorer, WindowPass, fit_scorer, point_scores};
+use crate::training::{Trained, TrainingJob, train};
 use crate::{attribution, metrics, plot};
 
 /// File names inside a run folder.
@@ -44,7 +45,7 @@ pub mod files {
     pub const MASS_PLOT: &str = "sensor_mass";
 }
 
-/// Batch size of the scoring passes, which need no gradients.
+/// Windows per batch in the scoring passes, which need no gradients.
 const SCORING_BATCH: usize = 256;
 
 /// Options of `run` that are not part of the experiment.
@@ -336,7 +337,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     format!("panic: {text}")
 }
 
-/// Trains, scores and measures one run, writing its files into `dir`.
+/// Trains (or fits, for a baseline), scores and measures one run, writing its files into `dir`.
 fn execute_run(
     run: &RunSpec,
     dataset: &Dataset,
@@ -348,8 +349,116 @@ fn execute_run(
     write_json(&dir.join(files::SETTINGS), run)?;
     let started = Instant::now();
     let prepared = prep::prepare(dataset, run.training.validation_fraction, run.window)?;
-
     let k = dataset.train.cols;
+
+    let trained = if run.model.is_baseline() {
+        None
+    } else {
+        Some(train_network(run, &prepared, k, device, span)?)
+    };
+    let pca = (run.model == ModelKind::BaselinePca)
+        .then(|| Pca::fit(&prepared.train, run.network.pca_components));
+    let train_seconds = started.elapsed().as_secs_f64();
+    let reconstructor = match (&trained, &pca) {
+        (Some(trained), _) => Reconstructor::Network(&trained.model, device),
+        (None, Some(pca)) => Reconstructor::Pca(pca),
+        (None, None) => Reconstructor::Zero,
+    };
+
+    let validation = WindowPass {
+        reconstructor,
+        series: &prepared.validation,
+        window: run.window,
+        stride: run.training.train_stride,
+        batch_size: SCORING_BATCH,
+    };
+    let scorer = match run.model {
+        ModelKind::BaselineL2 => StepScorer::L2Norm,
+        _ => fit_scorer(&validation, &run.scoring)?,
+    };
+    let test = WindowPass {
+        series: &prepared.test,
+        stride: run.training.test_stride,
+        ..validation
+    };
+    let points = point_scores(&test, &scorer, run.scoring.point_rule, true);
+    let scores = &points.scores;
+    let roc_auc = metrics::roc_auc(&prepared.test_labels, scores)?;
+    let pr_auc = metrics::average_precision(&prepared.test_labels, scores)?;
+    report::write_scores(&dir.join(files::SCORES), scores, &prepared.test_labels)?;
+    let contributions = points.contributions.as_deref().unwrap_or_default();
+    report::write_npy_f32(
+        &dir.join(files::CONTRIBUTIONS),
+        contributions,
+        [scores.len(), k],
+    )?;
+    let hit_rate = |percent| {
+        attribution::hit_rate(
+            contributions,
+            k,
+            &dataset.segments,
+            &prepared.test_labels,
+            percent,
+        )
+    };
+
+    let mut kept = None;
+    if let Some(trained) = &trained {
+        report::write_history(&dir.join(files::HISTORY), &trained.history)?;
+        kept = write_sparsity(dir, trained, run, &dataset.sensor_names)?;
+        let model_path = dir.join(files::MODEL);
+        trained
+            .model
+            .clone()
+            .save_file(&model_path)
+            .map_err(|e| Error::Table {
+                path: model_path.clone(),
+                message: format!("cannot save the model weights: {e}"),
+            })?;
+    }
+
+    let anomalies = prepared.test_labels.iter().filter(|&&l| l).count();
+    let (epochs_trained, best_epoch, validation_mse, validation_loss) = match &trained {
+        Some(trained) => {
+            let best = trained.best();
+            (
+                trained.history.len(),
+                trained.best_epoch,
+                best.validation_mse,
+                best.validation_loss,
+            )
+        }
+        None => {
+            let mse = validation.mean_squared_error();
+            (0, 0, mse, mse)
+        }
+    };
+    Ok(RunMetrics {
+        roc_auc,
+        pr_auc,
+        epochs_trained,
+        best_epoch,
+        validation_mse,
+        validation_loss,
+        train_seconds,
+        sensors_kept: kept.as_ref().map(|s| s.kept),
+        kept_sensor_names: kept.map(|s| s.kept_names),
+        test_points: scores.len(),
+        test_anomaly_rate: anomalies as f64 / scores.len() as f64,
+        sensor_count: k,
+        hit_rate_100: hit_rate(100.0),
+        hit_rate_150: hit_rate(150.0),
+    })
+}
+
+/// Builds the run's network and trains it.
+fn train_network(
+    run: &RunSpec,
+    prepared: &Prepared,
+    k: usize,
+    device: &Device,
+    span: &Span,
+) -> Result<Trained> {
     let shape = ModelShape {
         kind: run.model,
         sensors: k,
@@ -371,85 +480,33 @@ fn execute_run(
         device: &train_device,
         on_epoch: &|_| span.pb_inc(1),
     };
-    let trained = train(model, &prepared.train, &prepared.validation, &job)?;
-    let train_seconds = started.elapsed().as_secs_f64();
-    report::write_history(&dir.join(files::HISTORY), &trained.history)?;
+    train(model, &prepared.train, &prepared.validation, &job)
+}
 
-    let points = score_test(&trained.model, &prepared, run, device)?;
-    let scores = &points.scores;
-    let roc_auc = metrics::roc_auc(&prepared.test_labels, scores)?;
-    let pr_auc = metrics::average_precision(&prepared.test_labels, scores)?;
-    report::write_scores(&dir.join(files::SCORES), scores, &prepared.test_labels)?;
-    let contributions = points.contributions.as_deref().unwrap_or_default();
-    report::write_npy_f32(
-        &dir.join(files::CONTRIBUTIONS),
-        contributions,
-        [scores.len(), k],
-    )?;
-    let hit_rate = |percent| {
-        attribution::hit_rate(
-            contributions,
-            k,
-            &dataset.segments,
-            &prepared.test_labels,
-            percent,
-        )
+/// Writes the sparsity files and pictures of a sparse network; `None` for the standard model.
+fn write_sparsity(
+    dir: &Path,
+    trained: &Trained,
+    run: &RunSpec,
+    names: &[String],
+) -> Result<Option<SparsitySummary>> {
+    let Some(mask) = trained.model.sparsity_mask() else {
+        return Ok(None);
     };
-
-    let kept = match trained.model.sparsity_mask() {
-        Some(mask) => {
-            let kept = mask.kept_sensors(run.network.zero_tolerance);
-            report::write_mask(
-                &dir.join(files::SPARSITY_MASK),
-                &mask,
-                &dataset.sensor_names,
-            )?;
-            draw_sparsity(dir, &mask, &kept, run, &dataset.sensor_names);
-            let summary = SparsitySummary {
-                zero_tolerance: run.network.zero_tolerance,
-                sensors: k,
-                kept: kept.len(),
-                kept_indices: kept.clone(),
-                kept_names: kept
-                    .iter()
-                    .map(|&j| dataset.sensor_names[j].clone())
-                    .collect(),
-                exact_zeros: mask.values.iter().filter(|&&v| v == 0.0).count(),
-                sensor_mass: mask.sensor_mass(),
-            };
-            write_json(&dir.join(files::SPARSITY), &summary)?;
-            Some(summary)
-        }
-        None => None,
+    let kept = mask.kept_sensors(run.network.zero_tolerance);
+    report::write_mask(&dir.join(files::SPARSITY_MASK), &mask, names)?;
+    draw_sparsity(dir, &mask, &kept, run, names);
+    let summary = SparsitySummary {
+        zero_tolerance: run.network.zero_tolerance,
+        sensors: mask.cols,
+        kept: kept.len(),
+        kept_indices: kept.clone(),
+        kept_names: kept.iter().map(|&j| names[j].clone()).collect(),
+        exact_zeros: mask.values.iter().filter(|&&v| v == 0.0).count(),
+        sensor_mass: mask.sensor_mass(),
     };
-    let model_path = dir.join(files::MODEL);
-    trained
-        .model
-        .clone()
-        .save_file(&model_path)
-        .map_err(|e| Error::Table {
-            path: model_path.clone(),
-            message: format!("cannot save the model weights: {e}"),
-        })?;
-
-    let best = trained.best();
-    let anomalies = prepared.test_labels.iter().filter(|&&l| l).count();
-    Ok(RunMetrics {
-        roc_auc,
-        pr_auc,
-        epochs_trained: trained.history.len(),
-        best_epoch: trained.best_epoch,
-        validation_mse: best.validation_mse,
-        validation_loss: best.validation_loss,
-        train_seconds,
-        sensors_kept: kept.as_ref().map(|s| s.kept),
-        kept_sensor_names: kept.map(|s| s.kept_names),
-        test_points: scores.len(),
-        test_anomaly_rate: anomalies as f64 / scores.len() as f64,
-        sensor_count: k,
-        hit_rate_100: hit_rate(100.0),
-        hit_rate_150: hit_rate(150.0),
-    })
+    write_json(&dir.join(files::SPARSITY), &summary)?;
+    Ok(Some(summary))
 }
 
 /// Draws the mask heatmap and the weight mass per sensor. A picture that cannot be drawn (no
@@ -471,31 +528,6 @@ fn draw_sparsity(dir: &Path, mask: &Mask, kept: &[usize], run: &RunSpec, names: 
     if let Err(e) = drawn {
         warn!(run = %run.folder_name(), error = %e, "sparsity pictures not drawn");
     }
-}
-
-/// Fits the step scorer on validation windows and scores every test point, with per-sensor
-/// contributions.
-fn score_test(
-    model: &Autoencoder,
-    prepared: &Prepared,
-    run: &RunSpec,
-    device: &Device,
-) -> Result<PointScores> {
-    let validation = WindowPass {
-        model,
-        series: &prepared.validation,
-        window: run.window,
-        stride: run.training.train_stride,
-        batch_size: SCORING_BATCH,
-        device,
-    };
-    let scorer = fit_scorer(&validation, &run.scoring)?;
-    let test = WindowPass {
-        series: &prepared.test,
-        stride: run.training.test_stride,
-        ..validation
-    };
-    Ok(point_scores(&test, &scorer, true))
 }
 
 /// What `sparsity.json` holds for a sparse run.

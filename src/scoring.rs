@@ -9,9 +9,11 @@
 //! `Σ_α = (1 − α) Σ + α (tr Σ / k) I`, with `α = covariance_shrinkage`. If `tr Σ` is zero the
 //! identity is used as the target. `Σ` is the maximum-likelihood (divide by `n`) estimate.
 //!
-//! A test point's score is the mean of the step scores of all test windows that cover it.
-//! Windows are streamed in batches, so memory grows with the series only through the per-point
-//! sums.
+//! A test point's score comes from the step scores of the test windows that cover it, by the
+//! `point_rule` setting: `mean` averages all of them, `last` takes the one from the covering
+//! window that starts latest, which with a stride of one is the window that ends at the point
+//! (and, for the first `l − 1` points, the first window). Windows are streamed in batches, so
+//! memory grows with the series only through the per-point arrays.
 //!
 //! Per-sensor contributions split a step score into one term per sensor that sums to it:
 //! `d_j · (Σ_α⁻¹ d)_j` with `d = e_t − μ` for the Mahalanobis score (a term can be negative when
@@ -20,9 +22,10 @@
 
 use burn::tensor::Device;
 
-use crate::config::{ScoreKind, ScoringSettings};
+use crate::baseline::Pca;
+use crate::config::{PointRule, ScoreKind, ScoringSettings};
 use crate::data::Series;
-use crate::data::prep::window_starts;
+use crate::data::prep::{gather_windows, window_starts};
 use crate::error::{Error, Result};
 use crate::model::Autoencoder;
 use crate::training::windows_tensor;
@@ -162,6 +165,8 @@ fn cholesky(matrix: &[f64], k: usize) -> Option<Vec<f64>> {
 pub enum StepScorer {
     Mahalanobis(GaussianErrorModel),
     Mse,
+    /// `‖e_t‖₂`, the score of the L2 baseline; contributions `e_tj² / ‖e_t‖₂`.
+    L2Norm,
 }
 
 impl StepScorer {
@@ -171,6 +176,11 @@ impl StepScorer {
             StepScorer::Mse => {
                 error.iter().map(|&e| (e as f64).powi(2)).sum::<f64>() / error.len() as f64
             }
+            StepScorer::L2Norm => error
+                .iter()
+                .map(|&e| (e as f64).powi(2))
+                .sum::<f64>()
+                .sqrt(),
         }
     }
 
@@ -183,19 +193,36 @@ impl StepScorer {
                     *slot += (e as f64).powi(2) / k;
                 }
             }
+            StepScorer::L2Norm => {
+                let norm = self.score(error, scratch);
+                if norm > 0.0 {
+                    for (slot, &e) in out.iter_mut().zip(error) {
+                        *slot += (e as f64).powi(2) / norm;
+                    }
+                }
+            }
         }
     }
 }
 
+/// What reconstructs a window.
+#[derive(Clone, Copy)]
+pub enum Reconstructor<'a> {
+    /// A trained network on a device without autodiff.
+    Network(&'a Autoencoder, &'a Device),
+    /// Reconstruction zero: the error is the observation itself (the L2 baseline).
+    Zero,
+    /// Projection onto principal directions (the PCA baseline).
+    Pca(&'a Pca),
+}
+
 /// Windows of one series to reconstruct.
 pub struct WindowPass<'a> {
-    pub model: &'a Autoencoder,
+    pub reconstructor: Reconstructor<'a>,
     pub series: &'a Series,
     pub window: usize,
     pub stride: usize,
     pub batch_size: usize,
-    /// Device without autodiff.
-    pub device: &'a Device,
 }
 
 impl WindowPass<'_> {
@@ -204,16 +231,42 @@ impl WindowPass<'_> {
     pub fn for_each_error(&self, mut visit: impl FnMut(usize, &[f32])) {
         let starts = window_starts(self.series.rows, self.window, self.stride);
         let width = self.window * self.series.cols;
+        let k = self.series.cols;
         for batch in starts.chunks(self.batch_size) {
-            let input = windows_tensor(self.series, batch, self.window, self.device);
-            let errors = (input.clone() - self.model.forward(input))
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("reconstructions are f32");
+            let errors = match self.reconstructor {
+                Reconstructor::Network(model, device) => {
+                    let input = windows_tensor(self.series, batch, self.window, device);
+                    (input.clone() - model.forward(input))
+                        .into_data()
+                        .try_into_vec::<f32>()
+                        .expect("reconstructions are f32")
+                }
+                Reconstructor::Zero => gather_windows(self.series, batch, self.window),
+                Reconstructor::Pca(pca) => {
+                    let mut values = gather_windows(self.series, batch, self.window);
+                    let mut residual = vec![0f32; k];
+                    for step in values.chunks_mut(k) {
+                        pca.residual(step, &mut residual);
+                        step.copy_from_slice(&residual);
+                    }
+                    values
+                }
+            };
             for (start, window_errors) in batch.iter().zip(errors.chunks(width)) {
                 visit(*start, window_errors);
             }
         }
+    }
+
+    /// Mean squared error over every step and sensor of every window.
+    pub fn mean_squared_error(&self) -> f64 {
+        let mut sum = 0.0;
+        let mut count = 0usize;
+        self.for_each_error(|_, errors| {
+            sum += errors.iter().map(|&e| (e as f64).powi(2)).sum::<f64>();
+            count += errors.len();
+        });
+        sum / count.max(1) as f64
     }
 }
 
@@ -235,14 +288,15 @@ pub fn fit_scorer(pass: &WindowPass<'_>, settings: &ScoringSettings) -> Result<S
 #[derive(Debug, Clone)]
 pub struct PointScores {
     pub scores: Vec<f64>,
-    /// Row-major `[points, k]`: the mean per-sensor terms over the covering windows.
+    /// Row-major `[points, k]`: the per-sensor terms, taken from the windows like the scores.
     pub contributions: Option<Vec<f32>>,
 }
 
-/// Scores every point of the series: the mean step score over the windows that cover it.
+/// Scores every point of the series from the windows that cover it, by `rule`.
 pub fn point_scores(
     pass: &WindowPass<'_>,
     scorer: &StepScorer,
+    rule: PointRule,
     with_contributions: bool,
 ) -> PointScores {
     let k = pass.series.cols;
@@ -258,6 +312,15 @@ pub fn point_scores(
     pass.for_each_error(|start, errors| {
         for (offset, error) in errors.chunks(k).enumerate() {
             let t = start + offset;
+            // Windows arrive in increasing start order, so under the `last` rule the latest
+            // covering window overwrites what earlier ones wrote.
+            if rule == PointRule::Last && counts[t] > 0 {
+                sums[t] = 0.0;
+                counts[t] = 0;
+                if with_contributions {
+                    terms[t * k..(t + 1) * k].fill(0.0);
+                }
+            }
             sums[t] += scorer.score(error, &mut scratch);
             counts[t] += 1;
             if with_contributions {
@@ -353,6 +416,59 @@ mod tests {
                 (total - score).abs() < 1e-9,
                 "{terms:?} sum to {total}, score {score}"
             );
+        }
+    }
+
+    #[test]
+    fn point_rules_pick_windows() {
+        use crate::config::ModelKind;
+        use crate::model::{ModelShape, SparseActivation};
+
+        let device = Device::flex();
+        let shape = ModelShape {
+            kind: ModelKind::Standard,
+            sensors: 2,
+            window: 4,
+            hidden_size: 3,
+            layers: 1,
+            sparse_units: 2,
+            sparse_activation: SparseActivation::Identity,
+            reverse: false,
+        };
+        let model = Autoencoder::new(&shape, 5, &device);
+        let values: Vec<f32> = (0..20).map(|i| (i as f32 * 0.7).sin()).collect();
+        let series = Series::new(values, 10, 2);
+        let pass = WindowPass {
+            reconstructor: Reconstructor::Network(&model, &device),
+            series: &series,
+            window: 4,
+            stride: 1,
+            batch_size: 3,
+        };
+        // Step scores of every window, by hand.
+        let mut windows: Vec<(usize, Vec<f64>)> = Vec::new();
+        let mut scratch = Vec::new();
+        pass.for_each_error(|start, errors| {
+            let steps = errors
+                .chunks(2)
+                .map(|e| StepScorer::Mse.score(e, &mut scratch))
+                .collect();
+            windows.push((start, steps));
+        });
+        let mean = point_scores(&pass, &StepScorer::Mse, PointRule::Mean, false).scores;
+        let last = point_scores(&pass, &StepScorer::Mse, PointRule::Last, false).scores;
+        for t in 0..10 {
+            let covering: Vec<f64> = windows
+                .iter()
+                .filter(|(start, _)| *start <= t && t < start + 4)
+                .map(|(start, steps)| steps[t - start])
+                .collect();
+            let expected_mean = covering.iter().sum::<f64>() / covering.len() as f64;
+            assert!((mean[t] - expected_mean).abs() < 1e-12, "mean rule at {t}");
+            // With stride 1 the latest covering window starts at min(t, rows - window).
+            let latest = t.min(6);
+            let expected_last = windows[latest].1[t - latest];
+            assert!((last[t] - expected_last).abs() < 1e-12, "last rule at {t}");
         }
     }
 }

@@ -69,7 +69,7 @@ fn smoke_sweep_writes_tables() {
 
     let dir = results.path().join("smoke");
     let rows = read_rows(&dir.join("summary.csv"));
-    assert_eq!(rows.len(), 6, "two datasets times three models");
+    assert_eq!(rows.len(), 10, "two datasets times five models");
     for row in &rows {
         assert_eq!(row["status"], "done", "{row:?}");
         for metric in ["roc_auc", "pr_auc"] {
@@ -77,24 +77,41 @@ fn smoke_sweep_writes_tables() {
             assert!((0.0..=1.0).contains(&value), "{metric} = {value}");
         }
         let folder = dir.join("runs").join(&row["folder"]);
-        for file in [
+        let mut files = vec![
             "run.json",
             "settings.json",
-            "history.csv",
             "test_scores.csv",
-            "model.bpk",
-        ] {
-            assert!(
-                folder.join(file).is_file(),
-                "{} missing",
-                folder.join(file).display()
-            );
+            "test_contributions.npy",
+        ];
+        if !row["model"].starts_with("baseline") {
+            files.extend(["history.csv", "model.bpk"]);
         }
+        if row["model"].starts_with("sparse") {
+            files.extend([
+                "sparsity.json",
+                "sparsity_mask.csv",
+                "sparsity_mask.png",
+                "sparsity_mask.svg",
+                "sensor_mass.png",
+                "sensor_mass.svg",
+            ]);
+            let kept: usize = row["sensors_kept"].parse().unwrap();
+            assert!(kept <= 38, "sensors kept = {kept}");
+        }
+        for file in files {
+            let path = folder.join(file);
+            assert!(path.is_file(), "{} missing", path.display());
+        }
+        // Both datasets name the sensors behind their anomalies.
+        let hit_rate: f64 = row["hit_rate_100"].parse().unwrap();
+        assert!((0.0..=1.0).contains(&hit_rate), "HitRate@100% = {hit_rate}");
     }
     let models: Vec<&str> = rows.iter().map(|r| r["model"].as_str()).collect();
     assert!(models.contains(&"standard"));
     assert!(models.contains(&"sparse-elementwise"));
     assert!(models.contains(&"sparse-feedforward"));
+    assert!(models.contains(&"baseline-l2"));
+    assert!(models.contains(&"baseline-pca"));
     let entities: Vec<&str> = rows.iter().map(|r| r["entity"].as_str()).collect();
     assert!(entities.contains(&"machine-1-5"));
     assert!(dir.join("summary.parquet").is_file());
@@ -108,12 +125,13 @@ fn smoke_sweep_writes_tables() {
     assert!(table.contains("| smd:machine-1-5 |"), "{table}");
     assert!(table.contains("standard ROC-AUC"), "{table}");
     assert!(table.contains("sparse-elementwise PR-AUC"), "{table}");
+    assert!(table.contains("baseline-pca ROC-AUC"), "{table}");
 
     // A second invocation finds every run complete and trains nothing.
     let again = run_smoke(results.path(), &data, &[]);
     assert!(again.status.success(), "rerun failed: {}", stderr(&again));
     assert!(
-        stderr(&again).contains("6 runs (0 trained now)"),
+        stderr(&again).contains("10 runs (0 trained now)"),
         "{}",
         stderr(&again)
     );
@@ -146,7 +164,7 @@ fn skip_missing_runs_synthetic_only() {
     let output = run_smoke(results.path(), empty.path(), &["--skip-missing"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let rows = read_rows(&results.path().join("smoke/summary.csv"));
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 5);
     assert!(rows.iter().all(|r| r["dataset"] == "synthetic"));
 }
 
