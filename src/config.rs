@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::data::DatasetSelector;
 use crate::data::synthetic::SyntheticSettings;
 use crate::error::{Error, Result};
+use crate::evaluation::EvaluationSettings;
 
 /// The compute backend that trains the models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -148,6 +149,8 @@ pub struct ModelSettings {
     pub zero_tolerance: f64,
     /// Principal components kept by the PCA baseline (at most `k`).
     pub pca_components: usize,
+    /// Starting value of every elementwise sparse weight.
+    pub elementwise_init: f64,
 }
 
 impl Default for ModelSettings {
@@ -162,6 +165,10 @@ impl Default for ModelSettings {
             // starting value.
             zero_tolerance: 1e-2,
             pca_components: 10,
+            // Small enough that L1 can switch a useless sensor off within a few hundred Adam
+            // steps (each moves a weight by about one learning rate), large enough that every
+            // sensor reaches the encoder at the start.
+            elementwise_init: 0.1,
         }
     }
 }
@@ -255,6 +262,8 @@ pub struct ExperimentFile {
     #[serde(default)]
     pub scoring: ScoringSettings,
     #[serde(default)]
+    pub evaluation: EvaluationSettings,
+    #[serde(default)]
     pub synthetic: SyntheticSettings,
     pub sweep: SweepTable,
 }
@@ -270,6 +279,8 @@ pub struct Experiment {
     pub training: TrainingSettings,
     pub model: ModelSettings,
     pub scoring: ScoringSettings,
+    /// Metric settings; they do not enter run ids, and changing them rescores stored runs.
+    pub evaluation: EvaluationSettings,
     pub synthetic: SyntheticSettings,
     pub datasets: Vec<DatasetSelector>,
     pub models: Vec<ModelKind>,
@@ -280,6 +291,9 @@ pub struct Experiment {
     /// Feedforward units; `None` means `r = k`.
     pub sparse_units: Vec<Option<usize>>,
 }
+
+/// Largest accepted L1 strength; far beyond it every weight is zero after one step.
+const MAX_L1: f64 = 1e6;
 
 /// Default root of the datasets.
 pub const DEFAULT_DATA_DIR: &str = "datasets";
@@ -317,6 +331,16 @@ impl Experiment {
         check_training(&raw.training)?;
         check_scoring(&raw.scoring)?;
         check_model(&raw.model)?;
+        raw.evaluation.validate()?;
+        if raw.evaluation.threshold == crate::evaluation::ThresholdKind::BestFBeta {
+            return Err(setting(
+                "evaluation.threshold",
+                "\"best-f-beta\"",
+                "needs a labelled validation split, which no dataset of a sweep has; use \
+                 \"quantile\" or \"mean-std\" (the `evaluate` command accepts \
+                 --validation-labels)",
+            ));
+        }
         raw.synthetic.validate()?;
         let sweep = &raw.sweep;
         let datasets = sweep
@@ -334,6 +358,17 @@ impl Experiment {
         })?;
         check_list("sweep.seed", &sweep.seed, |_| Ok(()))?;
         check_float_list("sweep.l1", &sweep.l1)?;
+        let shortest = sweep.window.iter().copied().min().unwrap_or(2);
+        if raw.training.test_stride > shortest {
+            return Err(setting(
+                "training.test_stride",
+                raw.training.test_stride,
+                format!(
+                    "must not exceed the shortest window ({shortest}), or some test points \
+                     would lie in no window and get no score"
+                ),
+            ));
+        }
         let sparse_units = if sweep.sparse_units.is_empty() {
             vec![None]
         } else {
@@ -343,6 +378,18 @@ impl Experiment {
             sweep.sparse_units.iter().map(|&r| Some(r)).collect()
         };
 
+        for (key, dir) in [
+            ("data_dir", &raw.data_dir),
+            ("results_dir", &raw.results_dir),
+        ] {
+            if dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+                return Err(setting(
+                    key,
+                    "\"\"",
+                    "expected a folder path; leave the key out for the default",
+                ));
+            }
+        }
         Ok(Experiment {
             path: path.to_owned(),
             name: raw.name,
@@ -354,6 +401,7 @@ impl Experiment {
             training: raw.training,
             model: raw.model,
             scoring: raw.scoring,
+            evaluation: raw.evaluation,
             synthetic: raw.synthetic,
             datasets,
             models: sweep.model.clone(),
@@ -419,6 +467,13 @@ fn iproduct<'a, A, B>(a: &'a [A], b: &'a [B]) -> impl Iterator<Item = (&'a A, &'
 fn check_model(m: &ModelSettings) -> Result<()> {
     in_range("model.layers", m.layers, 1, 2)?;
     in_range("model.pca_components", m.pca_components, 1, 100_000)?;
+    if !(m.elementwise_init.is_finite() && m.elementwise_init > 0.0 && m.elementwise_init <= 10.0) {
+        return Err(setting(
+            "model.elementwise_init",
+            m.elementwise_init,
+            "expected a number in (0, 10]",
+        ));
+    }
     if !(m.zero_tolerance.is_finite() && m.zero_tolerance >= 0.0) {
         return Err(setting(
             "model.zero_tolerance",
@@ -508,10 +563,14 @@ fn check_list<T: PartialEq + fmt::Debug>(
 
 fn check_float_list(key: &str, values: &[f64]) -> Result<()> {
     check_list(key, values, |&v| {
-        if v.is_finite() && v >= 0.0 {
+        if v.is_finite() && (0.0..=MAX_L1).contains(&v) {
             Ok(())
         } else {
-            Err(setting(key, v, "expected a finite number >= 0"))
+            Err(setting(
+                key,
+                v,
+                format!("expected a number in [0, {MAX_L1}]"),
+            ))
         }
     })
 }
@@ -576,13 +635,19 @@ impl RunSpec {
             .sparse_units
             .map(|r| format!("_r{r}"))
             .unwrap_or_default();
+        // Short decimal for everyday strengths, scientific notation for extreme ones, so that
+        // the folder name stays short.
+        let l1 = match self.l1.to_string() {
+            text if text.len() <= 10 => text,
+            _ => format!("{:e}", self.l1),
+        };
         format!(
             "{}_{}_h{}_l{}_l1-{}{units}_s{}_{}",
             self.dataset.label().replace([':', '/'], "-"),
             self.model,
             self.hidden_size,
             self.window,
-            self.l1,
+            l1,
             self.seed,
             self.id()
         )
@@ -681,6 +746,10 @@ mod tests {
             let err = parse(&format!("{MINIMAL}\n{extra}")).unwrap_err();
             assert!(err.to_string().contains(key), "{key}: {err}");
         }
+        let err = parse(&format!("{MINIMAL}\n[training]\ntest_stride = 200")).unwrap_err();
+        assert!(err.to_string().contains("training.test_stride"), "{err}");
+        let err = parse(&MINIMAL.replace("l1 = [0.0, 0.01]", "l1 = [1e300]")).unwrap_err();
+        assert!(err.to_string().contains("sweep.l1"), "{err}");
         let err = parse(&MINIMAL.replace("l1 = [0.0, 0.01]", "l1 = [-1.0]")).unwrap_err();
         assert!(err.to_string().contains("sweep.l1"), "{err}");
         let err = parse(&MINIMAL.replace("seed = [1, 2]", "seed = [1, 1]")).unwrap_err();

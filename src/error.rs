@@ -50,11 +50,22 @@ pub enum Error {
     Metric(#[from] crate::metrics::MetricError),
 
     /// A file or folder could not be read or written.
-    #[error("cannot access {path}: {source}")]
+    #[error("cannot access {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// Kept out of the source chain because the message already holds it.
+        cause: std::io::Error,
+    },
+
+    /// Another process is writing into the same results folder.
+    #[error(
+        "results folder {dir} is in use by process {pid} (lock file {lock}); wait for that run \
+         to finish, or delete the lock file if no such process is running"
+    )]
+    Locked {
+        dir: PathBuf,
+        lock: PathBuf,
+        pid: String,
     },
 
     /// A results table could not be built or written.
@@ -67,11 +78,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Wraps an I/O error with the path it happened on.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+        let path = path.into();
+        if cause.kind() == std::io::ErrorKind::InvalidData {
+            return Error::data(path, None, "the file is not UTF-8 text");
         }
+        Error::Io { path, cause }
     }
 
     /// Builds a data error for a file, with an optional 1-based line number.

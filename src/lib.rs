@@ -17,6 +17,7 @@ pub mod baseline;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod evaluation;
 pub mod metrics;
 pub mod model;
 pub mod plot;

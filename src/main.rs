@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sparse_lstm_ad::config::Experiment;
+use sparse_lstm_ad::evaluation::{self, EvaluationSettings, ThresholdKind};
 use sparse_lstm_ad::report;
 use sparse_lstm_ad::runner::{self, RunOptions};
 use tracing_indicatif::IndicatifLayer;
@@ -30,6 +31,52 @@ struct Cli {
 enum Command {
     /// Train and evaluate every run of an experiment file, then write the result tables.
     Run(RunArgs),
+    /// Compute the metric suite of scores from any detector against labels.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EvaluateArgs {
+    /// Test labels: one 0 or 1 per line, or a one-column CSV with a header.
+    #[arg(long)]
+    labels: PathBuf,
+
+    /// Test scores, higher meaning more anomalous, in the same format and order as the labels.
+    #[arg(long)]
+    scores: PathBuf,
+
+    /// Scores on validation data, from which the threshold is chosen; without them the
+    /// threshold metrics are left empty.
+    #[arg(long)]
+    validation_scores: Option<PathBuf>,
+
+    /// Labels of the validation scores, needed by `--threshold best-f-beta` only.
+    #[arg(long)]
+    validation_labels: Option<PathBuf>,
+
+    /// Threshold rule: quantile, mean-std or best-f-beta.
+    #[arg(long, default_value = "quantile")]
+    threshold: String,
+
+    /// Quantile of the validation scores for `--threshold quantile`.
+    #[arg(long, default_value_t = 0.99)]
+    quantile: f64,
+
+    /// Standard deviations above the mean for `--threshold mean-std`.
+    #[arg(long, default_value_t = 3.0)]
+    std_factor: f64,
+
+    /// β of F-beta for `--threshold best-f-beta`.
+    #[arg(long, default_value_t = 1.0)]
+    beta: f64,
+
+    /// Largest buffer of VUS-ROC and VUS-PR, in steps.
+    #[arg(long, default_value_t = 100)]
+    vus_window: usize,
+
+    /// Also write the metrics as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,7 +139,74 @@ fn init_logging(verbose: u8) {
 fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run(args),
+        Command::Evaluate(args) => evaluate(args),
     }
+}
+
+fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let threshold: ThresholdKind = serde_json::from_value(serde_json::Value::String(
+        args.threshold.clone(),
+    ))
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "invalid --threshold {:?}: expected quantile, mean-std or best-f-beta",
+            args.threshold
+        )
+    })?;
+    let settings = EvaluationSettings {
+        threshold,
+        quantile: args.quantile,
+        std_factor: args.std_factor,
+        beta: args.beta,
+        vus_window: args.vus_window,
+        point_adjusted_in_table: false,
+    };
+    settings.validate()?;
+    let labels = evaluation::read_labels(&args.labels)?;
+    let scores = evaluation::read_column(&args.scores)?;
+    let validation_scores = args
+        .validation_scores
+        .as_deref()
+        .map(evaluation::read_column)
+        .transpose()?;
+    let validation_labels = args
+        .validation_labels
+        .as_deref()
+        .map(evaluation::read_labels)
+        .transpose()?;
+    let suite = evaluation::metric_suite(
+        &labels,
+        &scores,
+        validation_scores.as_deref(),
+        validation_labels.as_deref(),
+        &settings,
+    )
+    .with_context(|| {
+        format!(
+            "cannot evaluate {} against {}",
+            args.scores.display(),
+            args.labels.display()
+        )
+    })?;
+
+    let anomalies = labels.iter().filter(|&&l| l).count();
+    println!("{} points, {anomalies} anomalous", labels.len());
+    println!("{:<18} {:>10}  meaning", "metric", "value");
+    for (name, value, meaning) in evaluation::describe(&suite) {
+        let value = value.map_or("n/a".to_owned(), |v| format!("{v:.6}"));
+        println!("{name:<18} {value:>10}  {meaning}");
+    }
+    if let Some(path) = &args.json {
+        let document = serde_json::json!({
+            "points": labels.len(),
+            "anomalies": anomalies,
+            "settings": settings,
+            "metrics": suite,
+        });
+        let text = serde_json::to_string_pretty(&document)?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

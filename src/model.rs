@@ -28,9 +28,9 @@
 //! Every weight is drawn on the host from a ChaCha8 generator seeded by the run, so that results
 //! do not depend on burn's process-global generator or on which thread a run lands on. LSTM
 //! input and recurrent matrices and both dense layers are Glorot-uniform; biases are zero except
-//! the LSTM forget gate's, which is one (as in Keras). The elementwise sparse weights start at
-//! one, so a `sparse-elementwise` model starts as the standard model and L1 switches sensors off
-//! from there.
+//! the LSTM forget gate's, which is one (as in Keras). The elementwise sparse weights all start at
+//! `elementwise_init` (default 0.1): every sensor reaches the encoder, scaled alike, and L1 can
+//! switch a useless one off within a few hundred steps.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{relu, sigmoid, tanh};
@@ -70,6 +70,8 @@ pub struct ModelShape {
     pub sparse_activation: SparseActivation,
     /// Decode the window from its last step to its first.
     pub reverse: bool,
+    /// Starting value of every elementwise sparse weight.
+    pub elementwise_init: f32,
 }
 
 /// One LSTM layer with the gates stacked in the order input, forget, cell, output.
@@ -179,8 +181,12 @@ impl Autoencoder {
             sparse_units: r,
             ..
         } = *shape;
-        let elementwise = (shape.kind == ModelKind::SparseElementwise)
-            .then(|| param(TensorData::new(vec![1f32; l * k], [l, k]), device));
+        let elementwise = (shape.kind == ModelKind::SparseElementwise).then(|| {
+            param(
+                TensorData::new(vec![shape.elementwise_init; l * k], [l, k]),
+                device,
+            )
+        });
         let feedforward = (shape.kind == ModelKind::SparseFeedforward).then(|| FeedforwardLayer {
             weight: glorot(k, r, &mut rng, device),
             bias: param(TensorData::new(vec![0f32; r], [r]), device),
@@ -428,6 +434,7 @@ mod tests {
             sparse_units: 4,
             sparse_activation: SparseActivation::Identity,
             reverse: false,
+            elementwise_init: 1.0,
         }
     }
 

@@ -3,6 +3,9 @@
 //! - the sparsity mask as a heatmap, sensors on the x axis, steps (elementwise) or units
 //!   (feedforward) on the y axis, with a colour bar of the weight magnitude;
 //! - the weight mass `Σ|w|` per sensor as a bar chart, kept sensors in a darker colour;
+//! - the ROC and precision-recall curves of a run's test scores, and at the experiment level the
+//!   curves of every variant of a dataset on one figure;
+//! - a run's test score over time, with the threshold and the labelled anomalies shaded;
 //! - at the experiment level, sensors kept against the L1 strength for each dataset.
 //!
 //! Every picture is written twice, `<stem>.png` and `<stem>.svg`. Text uses the system's
@@ -15,6 +18,7 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 
 use crate::error::{Error, Result};
+use crate::metrics::{PrCurve, RocCurve};
 use crate::model::Mask;
 
 const FONT: &str = "sans-serif";
@@ -292,6 +296,186 @@ fn kept_lines<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The ROC and precision-recall curves of one variant.
+#[derive(Debug, Clone)]
+pub struct CurvePair {
+    pub label: String,
+    pub roc: RocCurve,
+    pub pr: PrCurve,
+}
+
+/// Draws ROC (left) and precision-recall (right) curves, one line per entry, into
+/// `<stem>.png` and `<stem>.svg`.
+pub fn curves(stem: &Path, title: &str, pairs: &[CurvePair]) -> Result<()> {
+    draw_both(
+        stem,
+        (1000, 480),
+        |root| curve_panels(root, title, pairs),
+        |root| curve_panels(root, title, pairs),
+    )
+}
+
+fn curve_panels<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    pairs: &[CurvePair],
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let root = root.titled(title, (FONT, 20))?;
+    let (left, right) = root.split_horizontally(500);
+    let panels = [
+        (left, "ROC", "false positive rate", "true positive rate"),
+        (right, "precision-recall", "recall", "precision"),
+    ];
+    for (index, (area, name, x_desc, y_desc)) in panels.into_iter().enumerate() {
+        let mut chart = ChartBuilder::on(&area)
+            .caption(name, (FONT, 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style((FONT, 12))
+            .draw()?;
+        if index == 0 {
+            chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))?;
+        }
+        for (p, pair) in pairs.iter().enumerate() {
+            let colour = Palette99::pick(p).to_rgba();
+            let points: Vec<(f64, f64)> = if index == 0 {
+                pair.roc
+                    .fpr
+                    .iter()
+                    .copied()
+                    .zip(pair.roc.tpr.iter().copied())
+                    .collect()
+            } else {
+                pair.pr
+                    .recall
+                    .iter()
+                    .copied()
+                    .zip(pair.pr.precision.iter().copied())
+                    .collect()
+            };
+            let points = points
+                .into_iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite());
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                .label(pair.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(if index == 0 {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            })
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font((FONT, 12))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// At most this many points are drawn on a timeline; longer series are reduced to the maximum
+/// of each bucket, so that no spike disappears.
+const TIMELINE_POINTS: usize = 4000;
+
+/// Draws the test score over time, the threshold and the labelled anomalies into `<stem>.png`
+/// and `<stem>.svg`.
+pub fn score_timeline(
+    stem: &Path,
+    scores: &[f64],
+    labels: &[bool],
+    threshold: Option<f64>,
+) -> Result<()> {
+    draw_both(
+        stem,
+        (1200, 420),
+        |root| timeline(root, scores, labels, threshold),
+        |root| timeline(root, scores, labels, threshold),
+    )
+}
+
+fn timeline<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    scores: &[f64],
+    labels: &[bool],
+    threshold: Option<f64>,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let n = scores.len().max(1);
+    // Anomaly scores span orders of magnitude (a Mahalanobis distance can reach 1e6 where a
+    // sensor that was constant in training moves), so the axis is logarithmic.
+    let finite = scores.iter().copied().filter(|s| s.is_finite());
+    let top = finite
+        .clone()
+        .fold(f64::MIN_POSITIVE, f64::max)
+        .max(threshold.unwrap_or(0.0))
+        * 2.0;
+    let smallest = finite.filter(|&s| s > 0.0).fold(top, f64::min);
+    let bottom = smallest.max(top * 1e-9) / 2.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Test anomaly score (red: threshold, shaded: labelled anomalies)",
+            (FONT, 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..n as f64, (bottom..top).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc("test step")
+        .y_desc("score (log scale)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.1e}"))
+        .label_style((FONT, 12))
+        .draw()?;
+
+    let mut start = None;
+    let mut segments = Vec::new();
+    for (t, &label) in labels.iter().chain(std::iter::once(&false)).enumerate() {
+        match (label, start) {
+            (true, None) => start = Some(t),
+            (false, Some(s)) => {
+                segments.push((s, t));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    chart.draw_series(segments.into_iter().map(|(s, e)| {
+        Rectangle::new(
+            [(s as f64, bottom), (e as f64, top)],
+            RGBColor(255, 140, 0).mix(0.45).filled(),
+        )
+    }))?;
+
+    let bucket = n.div_ceil(TIMELINE_POINTS);
+    let points = scores.chunks(bucket).enumerate().map(|(i, chunk)| {
+        let peak = chunk.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        ((i * bucket) as f64, peak.clamp(bottom, top))
+    });
+    chart.draw_series(LineSeries::new(points, BLUE.stroke_width(1)))?;
+    if let Some(threshold) = threshold {
+        chart.draw_series(LineSeries::new(
+            [(0.0, threshold), (n as f64, threshold)],
+            RED.stroke_width(2),
+        ))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,12 +497,21 @@ mod tests {
             &[1, 2],
         )
         .unwrap();
-        let curves = [KeptCurve {
+        let kept = [KeptCurve {
             label: "sparse-elementwise".into(),
             points: vec![(0.0, 4.0), (0.01, 2.0)],
         }];
-        sensors_kept_vs_l1(&dir.path().join("kept"), "synthetic", 4, &curves).unwrap();
-        for stem in ["mask", "mass", "kept"] {
+        sensors_kept_vs_l1(&dir.path().join("kept"), "synthetic", 4, &kept).unwrap();
+        let labels = [false, true, true, false, false, true];
+        let scores = [0.1, 0.9, 0.8, 0.3, 0.2, 0.7];
+        let pair = CurvePair {
+            label: "standard".into(),
+            roc: crate::metrics::roc_curve(&labels, &scores).unwrap(),
+            pr: crate::metrics::precision_recall_curve(&labels, &scores).unwrap(),
+        };
+        curves(&dir.path().join("curves"), "synthetic", &[pair]).unwrap();
+        score_timeline(&dir.path().join("timeline"), &scores, &labels, Some(0.5)).unwrap();
+        for stem in ["mask", "mass", "kept", "curves", "timeline"] {
             for extension in ["png", "svg"] {
                 let path = dir.path().join(format!("{stem}.{extension}"));
                 let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

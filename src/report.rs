@@ -16,6 +16,7 @@ use polars::prelude::*;
 
 use crate::config::ModelKind;
 use crate::error::{Error, Result};
+use crate::evaluation::MetricSuite;
 use crate::model::Mask;
 use crate::runner::{RunRecord, RunStatus};
 use crate::training::EpochRecord;
@@ -60,6 +61,43 @@ pub fn write_scores(path: &Path, scores: &[f64], labels: &[bool]) -> Result<()> 
     write_atomic(path, text.as_bytes())
 }
 
+/// Writes one value per line.
+pub fn write_column(path: &Path, values: &[f64]) -> Result<()> {
+    let mut text = String::with_capacity(values.len() * 20);
+    for v in values {
+        let _ = writeln!(text, "{v}");
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+/// Reads the `score,label` file that [`write_scores`] writes.
+pub fn read_scores(path: &Path) -> Result<(Vec<f64>, Vec<bool>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut scores = Vec::new();
+    let mut labels = Vec::new();
+    for (index, line) in text.lines().enumerate().skip(1) {
+        let parsed = line.split_once(',').and_then(|(score, label)| {
+            let score: f64 = score.parse().ok()?;
+            let label = match label {
+                "0" => false,
+                "1" => true,
+                _ => return None,
+            };
+            Some((score, label))
+        });
+        let Some((score, label)) = parsed else {
+            return Err(Error::data(
+                path,
+                Some(index + 1),
+                format!("{line:?} is not `score,label`"),
+            ));
+        };
+        scores.push(score);
+        labels.push(label);
+    }
+    Ok((scores, labels))
+}
+
 /// Writes a row-major `f32` matrix as a NumPy `.npy` file (format version 1.0), for users who
 /// continue in Python.
 pub fn write_npy_f32(path: &Path, values: &[f32], shape: [usize; 2]) -> Result<()> {
@@ -93,7 +131,7 @@ pub fn write_mask(path: &Path, mask: &Mask, sensor_names: &[String]) -> Result<(
 }
 
 /// Writes `summary.csv`, `summary.parquet` and `table.md` into `dir`.
-pub fn write_reports(dir: &Path, records: &[RunRecord]) -> Result<()> {
+pub fn write_reports(dir: &Path, records: &[RunRecord], show_point_adjusted: bool) -> Result<()> {
     let mut frame = summary_frame(records).map_err(|e| table_error(dir, e))?;
     let csv_path = dir.join(files::SUMMARY_CSV);
     let mut csv = Vec::new();
@@ -109,9 +147,59 @@ pub fn write_reports(dir: &Path, records: &[RunRecord]) -> Result<()> {
         .map_err(|e| table_error(&parquet_path, e))?;
     write_atomic(&parquet_path, parquet.get_ref())?;
 
-    write_atomic(&dir.join(files::TABLE), paper_table(records).as_bytes())?;
+    write_atomic(
+        &dir.join(files::TABLE),
+        paper_table(records, show_point_adjusted).as_bytes(),
+    )?;
     write_kept_plots(dir, records);
+    write_curve_plots(dir, records);
     Ok(())
+}
+
+/// Draws, per dataset, the ROC and PR curves of every variant on one figure into `plots/`. Each
+/// variant shows the run of its selected setting with the lowest seed. A picture that cannot be
+/// drawn is reported as a warning.
+fn write_curve_plots(dir: &Path, records: &[RunRecord]) {
+    let grid = build_grid(records);
+    let mut by_dataset: BTreeMap<String, Vec<crate::plot::CurvePair>> = BTreeMap::new();
+    for ((dataset, model), cells) in &grid {
+        let (setting, _) = selected(cells);
+        let shown = records
+            .iter()
+            .filter(|r| r.status == RunStatus::Done && r.spec.dataset.label() == *dataset)
+            .filter(|r| r.spec.model == *model)
+            .filter(|r| {
+                r.spec.hidden_size == setting.hidden_size && r.spec.window == setting.window
+            })
+            .filter(|r| r.spec.l1 == setting.l1)
+            .min_by_key(|r| r.spec.seed);
+        let Some(record) = shown else { continue };
+        let path = dir
+            .join("runs")
+            .join(&record.folder)
+            .join(crate::runner::files::SCORES);
+        let pair = read_scores(&path).and_then(|(scores, labels)| {
+            Ok(crate::plot::CurvePair {
+                label: model.to_string(),
+                roc: crate::metrics::roc_curve(&labels, &scores)?,
+                pr: crate::metrics::precision_recall_curve(&labels, &scores)?,
+            })
+        });
+        match pair {
+            Ok(pair) => by_dataset.entry(dataset.clone()).or_default().push(pair),
+            Err(e) => tracing::warn!(run = %record.folder, error = %e, "curves not drawn"),
+        }
+    }
+    let plots = dir.join("plots");
+    for (dataset, pairs) in by_dataset {
+        let stem = plots.join(format!("curves_{}", dataset.replace([':', '/'], "-")));
+        let drawn = std::fs::create_dir_all(&plots)
+            .map_err(|e| Error::io(&plots, e))
+            .and_then(|_| crate::plot::curves(&stem, &dataset, &pairs));
+        if let Err(e) = drawn {
+            tracing::warn!(dataset, error = %e, "curve picture not drawn");
+        }
+    }
 }
 
 /// Draws sensors kept against L1 strength per dataset into `plots/`, averaging over seeds and
@@ -181,6 +269,17 @@ pub fn summary_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
             .map(|r| r.metrics.as_ref().and_then(f).map(|v| v as u64))
             .collect()
     };
+    let suite = |f: &dyn Fn(&MetricSuite) -> Option<f64>| -> Vec<Option<f64>> {
+        records
+            .iter()
+            .map(|r| {
+                r.metrics
+                    .as_ref()
+                    .and_then(|m| m.evaluation.as_ref())
+                    .and_then(f)
+            })
+            .collect()
+    };
     let text =
         |f: &dyn Fn(&RunRecord) -> String| -> Vec<String> { records.iter().map(f).collect() };
     let columns = vec![
@@ -231,6 +330,18 @@ pub fn summary_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
         Column::new("sensors_kept".into(), count(&|m| m.sensors_kept)),
         Column::new("hit_rate_100".into(), metric(&|m| m.hit_rate_100)),
         Column::new("hit_rate_150".into(), metric(&|m| m.hit_rate_150)),
+        Column::new("pr_auc_trapezoid".into(), suite(&|s| s.pr_auc_trapezoid)),
+        Column::new("vus_roc".into(), suite(&|s| s.vus_roc)),
+        Column::new("vus_pr".into(), suite(&|s| s.vus_pr)),
+        Column::new("threshold".into(), suite(&|s| s.threshold)),
+        Column::new("precision".into(), suite(&|s| s.precision)),
+        Column::new("recall".into(), suite(&|s| s.recall)),
+        Column::new("f1".into(), suite(&|s| s.f1)),
+        Column::new("range_precision".into(), suite(&|s| s.range_precision)),
+        Column::new("range_recall".into(), suite(&|s| s.range_recall)),
+        Column::new("range_f1".into(), suite(&|s| s.range_f1)),
+        Column::new("f1_point_adjusted".into(), suite(&|s| s.f1_point_adjusted)),
+        Column::new("f1_oracle".into(), suite(&|s| s.f1_oracle)),
         Column::new("epochs_trained".into(), count(&|m| Some(m.epochs_trained))),
         Column::new("best_epoch".into(), count(&|m| Some(m.best_epoch))),
         Column::new("validation_mse".into(), metric(&|m| Some(m.validation_mse))),
@@ -260,6 +371,9 @@ struct Cell {
     pr_auc: Vec<f64>,
     sensors_kept: Vec<f64>,
     hit_rate_100: Vec<f64>,
+    f1: Vec<f64>,
+    vus_pr: Vec<f64>,
+    f1_point_adjusted: Vec<f64>,
     seeds: usize,
 }
 
@@ -292,6 +406,12 @@ fn build_grid(records: &[RunRecord]) -> Grid {
         cell.pr_auc.extend(metrics.pr_auc);
         cell.sensors_kept
             .extend(metrics.sensors_kept.map(|s| s as f64));
+        cell.hit_rate_100.extend(metrics.hit_rate_100);
+        if let Some(suite) = &metrics.evaluation {
+            cell.f1.extend(suite.f1);
+            cell.vus_pr.extend(suite.vus_pr);
+            cell.f1_point_adjusted.extend(suite.f1_point_adjusted);
+        }
     }
     for cells in grid.values_mut() {
         cells.sort_by(|a, b| a.0.partial_cmp(&b.0).expect("settings are finite"));
@@ -325,7 +445,7 @@ fn mean_std(values: &[f64], decimals: usize) -> String {
 }
 
 /// Renders `table.md`.
-pub fn paper_table(records: &[RunRecord]) -> String {
+pub fn paper_table(records: &[RunRecord], show_point_adjusted: bool) -> String {
     let grid = build_grid(records);
     let mut models: Vec<ModelKind> = grid.keys().map(|(_, m)| *m).collect();
     models.sort();
@@ -402,14 +522,22 @@ pub fn paper_table(records: &[RunRecord]) -> String {
 
     out.push_str("\n## Full grid\n\n");
     out.push_str(
-        "| dataset | model | hidden_size | window | l1 | seeds | validation MSE | ROC-AUC | PR-AUC \
-         | kept | HitRate@100% |\n",
+        "F1 is taken at the threshold chosen from validation scores; VUS-PR uses buffers up to \
+         the `vus_window` of the experiment.\n\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut header = String::from(
+        "| dataset | model | hidden_size | window | l1 | seeds | validation MSE | ROC-AUC | \
+         PR-AUC | VUS-PR | F1 |",
+    );
+    if show_point_adjusted {
+        header.push_str(" F1 point-adjusted (inflated) |");
+    }
+    header.push_str(" kept | HitRate@100% |");
+    let columns = header.matches('|').count() - 1;
+    let _ = writeln!(out, "{header}\n|{}", "---|".repeat(columns));
     for ((dataset, model), cells) in &grid {
         for (setting, cell) in cells {
-            let _ = writeln!(
-                out,
+            let mut row = format!(
                 "| {dataset} | {model} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 setting.hidden_size,
                 setting.window,
@@ -418,9 +546,19 @@ pub fn paper_table(records: &[RunRecord]) -> String {
                 mean_std(&cell.validation_mse, 4),
                 mean_std(&cell.roc_auc, 3),
                 mean_std(&cell.pr_auc, 3),
-                mean_std(&cell.sensors_kept, 1),
-                mean_std(&cell.hit_rate_100, 3),
+                mean_std(&cell.vus_pr, 3),
+                mean_std(&cell.f1, 3),
             );
+            if show_point_adjusted {
+                let _ = write!(row, " {} |", mean_std(&cell.f1_point_adjusted, 3));
+            }
+            let _ = writeln!(
+                row,
+                " {} | {} |",
+                mean_std(&cell.sensors_kept, 1),
+                mean_std(&cell.hit_rate_100, 3)
+            );
+            out.push_str(&row);
         }
     }
     out
@@ -475,6 +613,8 @@ mod tests {
                 hit_rate_100: None,
                 hit_rate_150: None,
                 sensor_count: 40,
+                evaluation: None,
+                evaluation_settings: None,
             }),
         }
     }
@@ -487,7 +627,7 @@ mod tests {
             record(ModelKind::Standard, 16, 0, 0.1, 0.60),
             record(ModelKind::Standard, 16, 1, 0.1, 0.70),
         ];
-        let table = paper_table(&records);
+        let table = paper_table(&records, false);
         assert!(table.contains("| synthetic | 0.650 ± 0.071 |"), "{table}");
         assert!(table.contains("standard: hidden_size 16"), "{table}");
     }
@@ -498,7 +638,7 @@ mod tests {
             record(ModelKind::Standard, 8, 0, 0.1, 0.7),
             record(ModelKind::SparseElementwise, 8, 0, 0.1, 0.8),
         ];
-        let table = paper_table(&records);
+        let table = paper_table(&records, false);
         assert!(table.contains("sparse-elementwise kept"), "{table}");
         assert!(table.contains("| 0.800 | 0.400 | 7.0 |"), "{table}");
     }

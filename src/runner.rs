@@ -25,6 +25,7 @@ use crate::config::{Experiment, ModelKind, RunSpec};
 use crate::data::prep::{self, Prepared};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::error::{Error, Result};
+use crate::evaluation::{self, EvaluationSettings, MetricSuite};
 use crate::model::{Autoencoder, Mask, ModelShape};
 use crate::report::{self, write_atomic};
 use crate::scoring::{Reconstructor, StepScorer, WindowPass, fit_scorer, point_scores};
@@ -37,6 +38,9 @@ pub mod files {
     pub const SETTINGS: &str = "settings.json";
     pub const HISTORY: &str = "history.csv";
     pub const SCORES: &str = "test_scores.csv";
+    pub const VALIDATION_SCORES: &str = "validation_scores.csv";
+    pub const CURVES_PLOT: &str = "curves";
+    pub const TIMELINE_PLOT: &str = "score_timeline";
     pub const MODEL: &str = "model.bpk";
     pub const SPARSITY_MASK: &str = "sparsity_mask.csv";
     pub const SPARSITY: &str = "sparsity.json";
@@ -97,6 +101,13 @@ pub struct RunMetrics {
     /// HitRate@150%.
     #[serde(default)]
     pub hit_rate_150: Option<f64>,
+    /// The full metric suite of the test scores.
+    #[serde(default)]
+    pub evaluation: Option<MetricSuite>,
+    /// The settings the suite was computed with; a rerun with other settings recomputes it from
+    /// the stored scores.
+    #[serde(default)]
+    pub evaluation_settings: Option<EvaluationSettings>,
 }
 
 /// What `run.json` holds: the spec, the outcome and either metrics or the error.
@@ -146,9 +157,21 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
     }
     let device = backend::device(experiment.backend)?;
 
+    for run in &runs {
+        let k = datasets[&dataset_key(run)].train.cols;
+        if let Some(units) = run.sparse_units.filter(|&r| r > k) {
+            return Err(crate::config::setting(
+                "sweep.sparse_units",
+                units,
+                format!("must not exceed the {k} sensors of {}", run.dataset),
+            ));
+        }
+    }
+
     let output_dir = experiment.results_dir.join(&experiment.name);
     let runs_dir = output_dir.join("runs");
     std::fs::create_dir_all(&runs_dir).map_err(|e| Error::io(&runs_dir, e))?;
+    let _lock = ResultsLock::acquire(&output_dir)?;
     let text = std::fs::read(&experiment.path).map_err(|e| Error::io(&experiment.path, e))?;
     write_atomic(&output_dir.join("experiment.toml"), &text)?;
 
@@ -160,6 +183,20 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
                 .flatten()
         })
         .collect();
+    for record in records.iter_mut().flatten() {
+        if let Err(e) = rescore(&runs_dir, record, &experiment.evaluation) {
+            warn!(run = %record.folder, error = %e, "cannot rescore the stored scores; the run is redone");
+            record.status = RunStatus::Failed;
+        }
+    }
+    for record in &mut records {
+        if record
+            .as_ref()
+            .is_some_and(|r| r.status == RunStatus::Failed)
+        {
+            *record = None;
+        }
+    }
     let pending: Vec<usize> = (0..runs.len()).filter(|&i| records[i].is_none()).collect();
     info!(
         experiment = %experiment.name,
@@ -190,7 +227,14 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
                 .map(|&i| {
                     let run = &runs[i];
                     let dataset = &datasets[&dataset_key(run)];
-                    let record = run_one(run, dataset, &runs_dir, &device, &sweep_span);
+                    let record = run_one(
+                        run,
+                        dataset,
+                        &runs_dir,
+                        &device,
+                        &experiment.evaluation,
+                        &sweep_span,
+                    );
                     sweep_span.pb_inc(1);
                     (i, record)
                 })
@@ -206,7 +250,11 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
         .map(|r| r.expect("every run has a record"))
         .collect();
 
-    report::write_reports(&output_dir, &records)?;
+    report::write_reports(
+        &output_dir,
+        &records,
+        experiment.evaluation.point_adjusted_in_table,
+    )?;
     Ok(SweepOutcome {
         output_dir,
         records,
@@ -258,9 +306,14 @@ fn load_datasets(
     Ok(datasets)
 }
 
-/// Reads the record of a complete run folder, if there is one for this spec.
+/// Reads the record of a complete run folder, if there is one for this spec. A folder counts as
+/// complete when its record says `done` for the same spec and its settings and scores exist.
 fn read_complete(runs_dir: &Path, run: &RunSpec) -> Option<RunRecord> {
-    let path = runs_dir.join(run.folder_name()).join(files::RECORD);
+    let dir = runs_dir.join(run.folder_name());
+    let path = dir.join(files::RECORD);
+    if !(dir.join(files::SETTINGS).is_file() && dir.join(files::SCORES).is_file()) {
+        return None;
+    }
     let text = std::fs::read_to_string(&path).ok()?;
     match serde_json::from_str::<RunRecord>(&text) {
         Ok(record) if record.status == RunStatus::Done && record.spec == *run => Some(record),
@@ -278,6 +331,7 @@ fn run_one(
     dataset: &Dataset,
     runs_dir: &Path,
     device: &Device,
+    evaluation: &EvaluationSettings,
     sweep: &Span,
 ) -> RunRecord {
     let folder = run.folder_name();
@@ -290,7 +344,7 @@ fn run_one(
     span.pb_set_message(&folder);
     let outcome = span.in_scope(|| {
         catch_unwind(AssertUnwindSafe(|| {
-            execute_run(run, dataset, &dir, device, &span)
+            execute_run(run, dataset, &dir, device, evaluation, &span)
         }))
         .unwrap_or_else(|panic| Err(Error::Training(panic_message(&panic))))
     });
@@ -343,6 +397,7 @@ fn execute_run(
     dataset: &Dataset,
     dir: &Path,
     device: &Device,
+    evaluation: &EvaluationSettings,
     span: &Span,
 ) -> Result<RunMetrics> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -383,9 +438,27 @@ fn execute_run(
     };
     let points = point_scores(&test, &scorer, run.scoring.point_rule, true);
     let scores = &points.scores;
-    let roc_auc = metrics::roc_auc(&prepared.test_labels, scores)?;
-    let pr_auc = metrics::average_precision(&prepared.test_labels, scores)?;
+    // Validation point scores, for the threshold; windows at the test stride so that every
+    // validation point is covered.
+    let validation_points = WindowPass {
+        stride: run.training.test_stride,
+        ..validation
+    };
+    let validation_scores =
+        point_scores(&validation_points, &scorer, run.scoring.point_rule, false);
     report::write_scores(&dir.join(files::SCORES), scores, &prepared.test_labels)?;
+    report::write_column(
+        &dir.join(files::VALIDATION_SCORES),
+        &validation_scores.scores,
+    )?;
+    let suite = evaluation::metric_suite(
+        &prepared.test_labels,
+        scores,
+        Some(&validation_scores.scores),
+        None,
+        evaluation,
+    )?;
+    draw_scores(dir, run, &prepared.test_labels, scores, suite.threshold);
     let contributions = points.contributions.as_deref().unwrap_or_default();
     report::write_npy_f32(
         &dir.join(files::CONTRIBUTIONS),
@@ -434,8 +507,8 @@ fn execute_run(
         }
     };
     Ok(RunMetrics {
-        roc_auc,
-        pr_auc,
+        roc_auc: suite.roc_auc,
+        pr_auc: suite.pr_auc,
         epochs_trained,
         best_epoch,
         validation_mse,
@@ -448,7 +521,51 @@ fn execute_run(
         sensor_count: k,
         hit_rate_100: hit_rate(100.0),
         hit_rate_150: hit_rate(150.0),
+        evaluation: Some(suite),
+        evaluation_settings: Some(evaluation.clone()),
     })
+}
+
+/// Draws the ROC and PR curves and the score timeline of a run; a picture that cannot be drawn
+/// is reported as a warning.
+fn draw_scores(dir: &Path, run: &RunSpec, labels: &[bool], scores: &[f64], threshold: Option<f64>) {
+    let drawn = metrics::roc_curve(labels, scores)
+        .and_then(|roc| Ok((roc, metrics::precision_recall_curve(labels, scores)?)))
+        .map_err(Error::from)
+        .and_then(|(roc, pr)| {
+            let pair = plot::CurvePair {
+                label: run.model.to_string(),
+                roc,
+                pr,
+            };
+            plot::curves(&dir.join(files::CURVES_PLOT), &run.dataset.label(), &[pair])
+        })
+        .and_then(|_| {
+            plot::score_timeline(&dir.join(files::TIMELINE_PLOT), scores, labels, threshold)
+        });
+    if let Err(e) = drawn {
+        warn!(run = %run.folder_name(), error = %e, "score pictures not drawn");
+    }
+}
+
+/// Recomputes the metric suite of a complete run from its stored scores when it was computed
+/// with other evaluation settings, and rewrites its record.
+fn rescore(runs_dir: &Path, record: &mut RunRecord, settings: &EvaluationSettings) -> Result<()> {
+    let Some(metrics) = record.metrics.as_mut() else {
+        return Ok(());
+    };
+    if metrics.evaluation_settings.as_ref() == Some(settings) {
+        return Ok(());
+    }
+    let dir = runs_dir.join(&record.folder);
+    let (scores, labels) = report::read_scores(&dir.join(files::SCORES))?;
+    let validation = evaluation::read_column(&dir.join(files::VALIDATION_SCORES))?;
+    let suite = evaluation::metric_suite(&labels, &scores, Some(&validation), None, settings)?;
+    metrics.roc_auc = suite.roc_auc;
+    metrics.pr_auc = suite.pr_auc;
+    metrics.evaluation = Some(suite);
+    metrics.evaluation_settings = Some(settings.clone());
+    write_json(&dir.join(files::RECORD), record)
 }
 
 /// Builds the run's network and trains it.
@@ -468,6 +585,7 @@ fn train_network(
         sparse_units: run.sparse_units.unwrap_or(k),
         sparse_activation: run.network.sparse_activation,
         reverse: run.network.reverse,
+        elementwise_init: run.network.elementwise_init as f32,
     };
     let train_device = device.clone().autodiff();
     let model = Autoencoder::new(&shape, run.seed, &train_device);
@@ -494,6 +612,12 @@ fn write_sparsity(
         return Ok(None);
     };
     let kept = mask.kept_sensors(run.network.zero_tolerance);
+    if kept.is_empty() {
+        warn!(
+            run = %run.folder_name(),
+            "every sensor is switched off, so the model sees no input; lower `l1`"
+        );
+    }
     report::write_mask(&dir.join(files::SPARSITY_MASK), &mask, names)?;
     draw_sparsity(dir, &mask, &kept, run, names);
     let summary = SparsitySummary {
@@ -528,6 +652,67 @@ fn draw_sparsity(dir: &Path, mask: &Mask, kept: &[usize], run: &RunSpec, names: 
     if let Err(e) = drawn {
         warn!(run = %run.folder_name(), error = %e, "sparsity pictures not drawn");
     }
+}
+
+/// A lock file that keeps two invocations from writing into one results folder. It holds the
+/// process id, and is removed when the lock is dropped.
+struct ResultsLock {
+    path: PathBuf,
+}
+
+impl ResultsLock {
+    fn acquire(dir: &Path) -> Result<ResultsLock> {
+        let path = dir.join(".lock");
+        let own = std::process::id().to_string();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    use std::io::Write as _;
+                    file.write_all(own.as_bytes())
+                        .map_err(|e| Error::io(&path, e))?;
+                    return Ok(ResultsLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(&path)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned();
+                    if process_alive(&pid) {
+                        return Err(Error::Locked {
+                            dir: dir.to_owned(),
+                            lock: path,
+                            pid,
+                        });
+                    }
+                    warn!(lock = %path.display(), pid, "removing a lock left by a process that is gone");
+                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+    }
+}
+
+impl Drop for ResultsLock {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            warn!(lock = %self.path.display(), error = %e, "cannot remove the lock file");
+        }
+    }
+}
+
+/// Whether a process with this id runs. Where `/proc` does not exist, every holder counts as
+/// running and the user removes a stale lock by hand.
+fn process_alive(pid: &str) -> bool {
+    if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let proc = Path::new("/proc");
+    !proc.is_dir() || proc.join(pid).exists()
 }
 
 /// What `sparsity.json` holds for a sparse run.
@@ -597,7 +782,16 @@ mod tests {
         let dataset = synthetic::generate(&generator, run.seed);
         let dir = tempfile::tempdir().unwrap();
         let span = tracing::Span::none();
-        let metrics = execute_run(&run, &dataset, dir.path(), &Device::flex(), &span).unwrap();
+        let evaluation = EvaluationSettings::default();
+        let metrics = execute_run(
+            &run,
+            &dataset,
+            dir.path(),
+            &Device::flex(),
+            &evaluation,
+            &span,
+        )
+        .unwrap();
         let hit_rate = metrics
             .hit_rate_100
             .expect("synthetic anomalies name their sensors");

@@ -434,6 +434,7 @@ mod tests {
             sparse_units: 2,
             sparse_activation: SparseActivation::Identity,
             reverse: false,
+            elementwise_init: 1.0,
         };
         let model = Autoencoder::new(&shape, 5, &device);
         let values: Vec<f32> = (0..20).map(|i| (i as f32 * 0.7).sin()).collect();

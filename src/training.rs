@@ -96,8 +96,8 @@ pub fn train(
             if !value.is_finite() {
                 return Err(Error::Training(format!(
                     "the training loss became {value} in epoch {epoch}; lower \
-                     `training.learning_rate` (now {})",
-                    settings.learning_rate
+                     `training.learning_rate` (now {}) or `l1` (now {})",
+                    settings.learning_rate, job.l1
                 )));
             }
             loss_sum += value * batch.len() as f64;
@@ -217,6 +217,7 @@ mod tests {
             sparse_units: sensors,
             sparse_activation: SparseActivation::Identity,
             reverse: false,
+            elementwise_init: 1.0,
         }
     }
 

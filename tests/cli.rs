@@ -81,7 +81,12 @@ fn smoke_sweep_writes_tables() {
             "run.json",
             "settings.json",
             "test_scores.csv",
+            "validation_scores.csv",
             "test_contributions.npy",
+            "curves.png",
+            "curves.svg",
+            "score_timeline.png",
+            "score_timeline.svg",
         ];
         if !row["model"].starts_with("baseline") {
             files.extend(["history.csv", "model.bpk"]);
@@ -116,8 +121,10 @@ fn smoke_sweep_writes_tables() {
     assert!(entities.contains(&"machine-1-5"));
     assert!(dir.join("summary.parquet").is_file());
     for dataset in ["synthetic", "smd-machine-1-5"] {
-        let plot = dir.join(format!("plots/sensors_kept_{dataset}.png"));
-        assert!(plot.is_file(), "{} missing", plot.display());
+        for picture in ["sensors_kept", "curves"] {
+            let plot = dir.join(format!("plots/{picture}_{dataset}.png"));
+            assert!(plot.is_file(), "{} missing", plot.display());
+        }
     }
 
     let table = std::fs::read_to_string(dir.join("table.md")).unwrap();
@@ -186,9 +193,90 @@ fn invalid_experiment_names_key() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for args in [vec!["--help"], vec!["run", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["evaluate", "--help"],
+    ] {
         let output = binary().args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
         assert!(!output.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn lock_stops_second_invocation() {
+    let empty = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let folder = results.path().join("smoke");
+    std::fs::create_dir_all(&folder).unwrap();
+    // The test process itself is alive, so its id makes the lock current.
+    std::fs::write(folder.join(".lock"), std::process::id().to_string()).unwrap();
+    let output = run_smoke(results.path(), empty.path(), &["--skip-missing"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("in use"), "{}", stderr(&output));
+    assert!(
+        !folder.join("summary.csv").exists(),
+        "nothing may be written"
+    );
+
+    // A lock whose process is gone is taken over.
+    std::fs::write(folder.join(".lock"), "999999999").unwrap();
+    let output = run_smoke(results.path(), empty.path(), &["--skip-missing"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        !folder.join(".lock").exists(),
+        "the lock is removed at the end"
+    );
+}
+
+#[test]
+fn evaluate_reference_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.txt");
+    let scores = dir.path().join("scores.csv");
+    let validation = dir.path().join("validation.txt");
+    let json = dir.path().join("metrics.json");
+    std::fs::write(&labels, "0\n0\n1\n1\n0\n1\n0\n0\n1\n0\n").unwrap();
+    std::fs::write(
+        &scores,
+        "score\n.1\n.4\n.35\n.8\n.4\n.9\n.05\n.2\n.35\n.6\n",
+    )
+    .unwrap();
+    std::fs::write(&validation, "0.1\n0.2\n0.3\n0.4\n0.5\n").unwrap();
+    let output = binary()
+        .args(["evaluate", "--quantile", "0.5", "--vus-window", "2"])
+        .arg("--labels")
+        .arg(&labels)
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--validation-scores")
+        .arg(&validation)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("roc_auc"), "{printed}");
+    assert!(printed.contains("0.750000"), "{printed}");
+    assert!(printed.contains("0.785714"), "{printed}");
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let roc_auc = document["metrics"]["roc_auc"].as_f64().unwrap();
+    assert!((roc_auc - 0.75).abs() < 1e-12, "{roc_auc}");
+    assert_eq!(document["metrics"]["threshold"].as_f64(), Some(0.3));
+
+    // Labels and scores of different lengths are an error that names both lengths.
+    std::fs::write(&labels, "0\n1\n").unwrap();
+    let output = binary()
+        .arg("evaluate")
+        .arg("--labels")
+        .arg(&labels)
+        .arg("--scores")
+        .arg(&scores)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("10"), "{}", stderr(&output));
 }

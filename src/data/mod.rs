@@ -193,11 +193,12 @@ pub fn resolve(
     }
     specs.dedup();
     if specs.is_empty() {
-        return Err(Error::DatasetMissing {
-            name: "every dataset of the sweep".into(),
-            path: data_dir.to_owned(),
-            hint: "nothing is left to run; see datasets/README.md".into(),
-        });
+        return Err(Error::data(
+            data_dir,
+            None,
+            "none of the sweep's datasets is present, so nothing is left to run; see \
+             datasets/README.md",
+        ));
     }
     Ok(specs)
 }

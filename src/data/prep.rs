@@ -99,7 +99,12 @@ pub fn check_lengths(
         line: None,
         message: format!(
             "the {part} has {length} rows, fewer than the window of {window}; use a shorter \
-             `window` or a different `training.validation_fraction`"
+             `window`{}",
+            if part == "test series" {
+                ""
+            } else {
+                " or a different `training.validation_fraction`"
+            }
         ),
     };
     if train_rows < window {

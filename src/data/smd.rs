@@ -57,9 +57,13 @@ pub fn check_machine(data_dir: &Path, machine: &str) -> Result<()> {
     for folder in ["train", "test", "test_label"] {
         let path = root(data_dir).join(folder).join(format!("{machine}.txt"));
         if !path.is_file() {
-            let known = list_machines(data_dir)
-                .map(|m| format!("machines present: {}", m.join(", ")))
-                .unwrap_or_else(|_| HINT.to_owned());
+            let known = match list_machines(data_dir) {
+                Ok(machines) if machines.iter().any(|m| m == machine) => {
+                    format!("the machine has a training file but no {folder} file")
+                }
+                Ok(machines) => format!("machines present: {}", machines.join(", ")),
+                Err(_) => HINT.to_owned(),
+            };
             return Err(Error::DatasetMissing {
                 name: format!("smd:{machine}"),
                 path,
@@ -176,7 +180,10 @@ fn parse_interpretation(
             .ok_or_else(|| invalid("no `-` in the range"))?;
         let start: usize = start.trim().parse().map_err(|_| invalid("invalid start"))?;
         let end: usize = end.trim().parse().map_err(|_| invalid("invalid end"))?;
-        if start > end || end >= rows {
+        if start > end {
+            return Err(invalid("the range starts after it ends"));
+        }
+        if end >= rows {
             return Err(invalid(&format!("range outside the {rows} test rows")));
         }
         let mut sensors = Vec::new();
@@ -184,7 +191,7 @@ fn parse_interpretation(
             let column: usize = column
                 .trim()
                 .parse()
-                .map_err(|_| invalid("invalid column"))?;
+                .map_err(|_| invalid(&format!("column {:?} is not a number", column.trim())))?;
             if column == 0 || column > cols {
                 return Err(invalid(&format!("column {column} outside 1..={cols}")));
             }

@@ -27,6 +27,9 @@ use super::{AnomalySegment, Dataset, DatasetSpec, Series};
 use crate::config::{in_range, setting};
 use crate::error::Result;
 
+/// Largest number of generated values (4 bytes each, so 2 GB).
+const MAX_VALUES: u128 = 500_000_000;
+
 /// Delay of the latent signal in a correlation break, in steps.
 const CORRELATION_BREAK_DELAY: usize = 37;
 
@@ -116,6 +119,17 @@ impl SyntheticSettings {
         // Each anomaly gets its own slot of the test series, at least twice its longest length.
         let max_anomalies = self.test_length / (2 * self.anomaly_max_length).max(1);
         in_range("synthetic.anomalies", self.anomalies, 0, max_anomalies)?;
+        let values = self.sensors as u128 * (self.train_length + self.test_length) as u128;
+        if values > MAX_VALUES {
+            return Err(setting(
+                "synthetic.sensors",
+                self.sensors,
+                format!(
+                    "sensors × (train_length + test_length) = {values} values, more than the \
+                     {MAX_VALUES} the generator holds in memory; lower one of them"
+                ),
+            ));
+        }
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
             return Err(setting(
                 "synthetic.noise_std",

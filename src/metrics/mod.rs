@@ -1,15 +1,27 @@
 //! Threshold-free and threshold-based scores for binary anomaly detection.
 //!
-//! This module owns ROC-AUC, average precision, the ROC and precision-recall curves, the
-//! confusion counts at one threshold and the best F1 over all thresholds. Labels are `true` for
-//! an anomaly, and a higher score means more anomalous. A point is flagged as an anomaly when its
-//! score is greater than or equal to the threshold.
+//! This module owns ROC-AUC, average precision, the trapezoidal area under the precision-recall
+//! curve, the ROC and precision-recall curves, the confusion counts at one threshold and the best
+//! F1 over all thresholds. Its submodules add threshold rules fitted on validation data
+//! (`thresholds`), segment-aware scores such as point-adjusted F1 and range-based precision and
+//! recall (`ranges`), and the volume under the surface, VUS-ROC and VUS-PR (`volume`). Labels are
+//! `true` for an anomaly, and a higher score means more anomalous. A point is flagged as an
+//! anomaly when its score is greater than or equal to the threshold.
 //!
-//! Each estimator follows the definition used by scikit-learn 1.9.1 and reproduces its values,
-//! which the tests check at a tolerance of 1e-9. Every function sorts the scores once,
-//! O(n log n), and allocates only a few vectors of length n.
+//! The functions in this file follow the definitions used by scikit-learn 1.9.1 and reproduce its
+//! values, which the tests check at a tolerance of 1e-9. Each submodule names the reference it
+//! matches. Every function in this file sorts the scores at most once, O(n log n), and allocates
+//! only a few vectors of length n.
 
 use thiserror::Error;
+
+mod ranges;
+mod thresholds;
+mod volume;
+
+pub use ranges::{RangeScores, point_adjusted_f1, range_based, range_based_at_threshold};
+pub use thresholds::{ThresholdRule, choose_threshold};
+pub use volume::{VUS_THRESHOLD_COUNT, VusScores, vus, vus_with_threshold_count};
 
 /// Invalid input to a metric.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -25,13 +37,44 @@ pub enum MetricError {
     #[error("score at index {index} is {value}, but scores must be finite (not NaN or infinite)")]
     NonFiniteScore { index: usize, value: f64 },
 
-    /// Labels and scores are both empty.
-    #[error("labels and scores are empty, but a metric needs at least one point")]
+    /// Labels and binary predictions differ in length.
+    #[error(
+        "labels have length {labels} but predictions have length {predictions}, \
+         and the two lengths must be equal"
+    )]
+    PredictionLengthMismatch { labels: usize, predictions: usize },
+
+    /// The input has no point.
+    #[error("labels are empty, but a metric needs at least one point")]
     Empty,
 
-    /// The threshold passed to [`scores_at_threshold`] is NaN.
+    /// The threshold passed to a thresholded metric, such as [`scores_at_threshold`], is NaN.
     #[error("threshold is NaN, but it must be a number (an infinite threshold is allowed)")]
     NanThreshold,
+
+    /// A parameter of a metric or threshold rule is outside its valid range.
+    #[error("{name} is {value}, but it must be {requirement}")]
+    InvalidParameter {
+        name: &'static str,
+        value: f64,
+        requirement: &'static str,
+    },
+
+    /// [`ThresholdRule::BestFbeta`] was called without validation labels.
+    #[error(
+        "the BestFbeta threshold rule needs validation labels, but none were given. \
+         Pass the labels of the validation split, or use the Quantile or MeanStd rule, \
+         which needs no labels"
+    )]
+    MissingValidationLabels,
+
+    /// [`ThresholdRule::BestFbeta`] was called with validation labels of one class only.
+    #[error(
+        "the BestFbeta threshold rule needs validation labels of both classes, but they contain \
+         {positives} anomalies and {negatives} normal points. Use a validation split that \
+         contains both, or use the Quantile or MeanStd rule"
+    )]
+    SingleClassValidationLabels { positives: usize, negatives: usize },
 }
 
 /// ROC curve points, from the highest threshold to the lowest.
@@ -96,7 +139,12 @@ fn validate(labels: &[bool], scores: &[f64]) -> Result<(), MetricError> {
             scores: scores.len(),
         });
     }
-    if labels.is_empty() {
+    validate_scores(scores)
+}
+
+/// Checks that `scores` is not empty and that every score is finite.
+fn validate_scores(scores: &[f64]) -> Result<(), MetricError> {
+    if scores.is_empty() {
         return Err(MetricError::Empty);
     }
     if let Some((index, &value)) = scores.iter().enumerate().find(|(_, s)| !s.is_finite()) {
@@ -210,6 +258,42 @@ pub fn average_precision(labels: &[bool], scores: &[f64]) -> Result<Option<f64>,
         previous_tp = point.true_positives;
     }
     Ok(Some(sum / ranked.positives as f64))
+}
+
+/// Computes the area under the precision-recall curve by the trapezoidal rule, equal to
+/// `sklearn.metrics.auc(recall, precision)` on the output of [`precision_recall_curve`].
+///
+/// This is NOT average precision. [`average_precision`] sums recall steps times precision
+/// without interpolation, while the trapezoids here interpolate precision linearly between the
+/// points of the curve. Precision does not change linearly with recall between two thresholds,
+/// so the two values can differ in either direction. On the labels `[0,0,1,1,0,1,0,0,1,0]`
+/// with scores `[.1,.4,.35,.8,.4,.9,.05,.2,.35,.6]`, AP is 0.786 and this area is 0.743. The
+/// curve starts at (recall 0, precision 1) and has one point per distinct score, so tied scores
+/// form one point.
+///
+/// Returns `Ok(None)` and logs a warning when no label is positive, because recall is then
+/// undefined.
+pub fn pr_auc_trapezoid(labels: &[bool], scores: &[f64]) -> Result<Option<f64>, MetricError> {
+    let ranked = rank_by_score(labels, scores)?;
+    if ranked.positives == 0 {
+        tracing::warn!(
+            negatives = ranked.negatives,
+            "trapezoidal PR-AUC is undefined when no label is positive; returning None"
+        );
+        return Ok(None);
+    }
+
+    let mut area = 0.0;
+    let mut previous_recall = 0.0;
+    let mut previous_precision = 1.0;
+    for point in &ranked.points {
+        let recall = point.true_positives as f64 / ranked.positives as f64;
+        let precision = precision_of(point);
+        area += (recall - previous_recall) * (precision + previous_precision) / 2.0;
+        previous_recall = recall;
+        previous_precision = precision;
+    }
+    Ok(Some(area))
 }
 
 /// Computes the ROC curve with one point per distinct score, like
@@ -391,7 +475,7 @@ mod tests {
 
     const TOLERANCE: f64 = 1e-9;
 
-    fn assert_close(actual: f64, expected: f64, what: &str) {
+    pub(super) fn assert_close(actual: f64, expected: f64, what: &str) {
         assert!(
             (actual - expected).abs() <= TOLERANCE,
             "{what}: got {actual}, expected {expected} (tolerance {TOLERANCE})"
@@ -409,17 +493,18 @@ mod tests {
         }
     }
 
-    fn to_labels(bits: &[u8]) -> Vec<bool> {
+    pub(super) fn to_labels(bits: &[u8]) -> Vec<bool> {
         bits.iter().map(|&b| b == 1).collect()
     }
 
-    const REFERENCE_LABELS: [u8; 10] = [0, 0, 1, 1, 0, 1, 0, 0, 1, 0];
-    const REFERENCE_SCORES: [f64; 10] = [0.1, 0.4, 0.35, 0.8, 0.4, 0.9, 0.05, 0.2, 0.35, 0.6];
+    pub(super) const REFERENCE_LABELS: [u8; 10] = [0, 0, 1, 1, 0, 1, 0, 0, 1, 0];
+    pub(super) const REFERENCE_SCORES: [f64; 10] =
+        [0.1, 0.4, 0.35, 0.8, 0.4, 0.9, 0.05, 0.2, 0.35, 0.6];
 
     /// 64-bit LCG with Knuth's MMIX constants. The Python script that produced the expected
     /// values draws the same sequence: per point, one draw for the label (30 % anomalies) and
     /// one for an integer k, and the score is k / 100, so many scores tie.
-    fn lcg_case(n: usize, seed: u64) -> (Vec<bool>, Vec<f64>) {
+    pub(super) fn lcg_case(n: usize, seed: u64) -> (Vec<bool>, Vec<f64>) {
         let mut state = seed;
         let mut next = || {
             state = state
@@ -435,6 +520,35 @@ mod tests {
             let k = if label { draw % 61 + 40 } else { draw % 71 };
             labels.push(label);
             scores.push(k as f64 / 100.0);
+        }
+        (labels, scores)
+    }
+
+    /// 450 points with 8 anomaly segments: segment k starts at 15 + 55k + (17k²) mod 41 and has
+    /// 2 + (5k) mod 11 points. With q = (7919·i + 13) mod 1009, an anomaly scores
+    /// (40 + q mod 61) / 100, the 2 points after a segment score (30 + q mod 61) / 100 like a
+    /// late detector, and other points score (q mod 71) / 100. The Python script that produced
+    /// the expected values builds the same arrays.
+    pub(super) fn segments_case() -> (Vec<bool>, Vec<f64>) {
+        let n = 450;
+        let mut labels = vec![false; n];
+        for k in 0..8 {
+            let start = 15 + 55 * k + (17 * k * k) % 41;
+            let length = 2 + (5 * k) % 11;
+            labels[start..start + length].fill(true);
+        }
+        let mut scores = Vec::with_capacity(n);
+        for i in 0..n {
+            let q = (i * 7919 + 13) % 1009;
+            let after_segment = (i >= 1 && labels[i - 1]) || (i >= 2 && labels[i - 2]);
+            let score = if labels[i] {
+                40 + q % 61
+            } else if after_segment {
+                30 + q % 61
+            } else {
+                q % 71
+            };
+            scores.push(score as f64 / 100.0);
         }
         (labels, scores)
     }
@@ -535,6 +649,92 @@ mod tests {
         assert_eq!(&scores[..8], &first_scores, "first scores");
         let positives = labels.iter().filter(|&&l| l).count();
         assert_eq!(positives, 298, "positive count");
+    }
+
+    #[test]
+    fn segments_case_matches_python() {
+        // Segment starts, positive count and first scores printed by the same generator in Python.
+        let (labels, scores) = segments_case();
+        let starts: Vec<usize> = (0..labels.len())
+            .filter(|&i| labels[i] && (i == 0 || !labels[i - 1]))
+            .collect();
+        assert_eq!(
+            starts,
+            [15, 87, 152, 210, 261, 305, 383, 413],
+            "segment starts"
+        );
+        let positives = labels.iter().filter(|&&l| l).count();
+        assert_eq!(positives, 57, "positive count");
+        let first_scores = [0.13, 0.17, 0.06, 0.66, 0.55, 0.44];
+        assert_eq!(&scores[..6], &first_scores, "first scores");
+    }
+
+    // Expected values came from sklearn.metrics.auc(recall, precision) on the output of
+    // precision_recall_curve(labels, scores) in scikit-learn 1.9.1.
+    #[test]
+    fn pr_auc_trapezoid_matches_sklearn() {
+        let (lcg_labels, lcg_scores) = lcg_case(1000, 42);
+        let (segment_labels, segment_scores) = segments_case();
+        let table = [
+            (
+                "reference",
+                to_labels(&REFERENCE_LABELS),
+                REFERENCE_SCORES.to_vec(),
+                0.7428571428571429,
+            ),
+            (
+                "ties across classes",
+                to_labels(&[1, 0, 1, 0, 1, 0, 0, 1]),
+                vec![0.5, 0.5, 0.3, 0.3, 0.9, 0.1, 0.9, 0.1],
+                0.5625,
+            ),
+            (
+                "lcg n=1000 seed 42",
+                lcg_labels,
+                lcg_scores,
+                0.8084965580480518,
+            ),
+            (
+                "segments",
+                segment_labels,
+                segment_scores,
+                0.6784712289764685,
+            ),
+        ];
+        for (name, labels, scores, expected) in table {
+            let area = pr_auc_trapezoid(&labels, &scores).unwrap();
+            let area = area.unwrap_or_else(|| panic!("{name}: PR-AUC is None"));
+            assert_close(area, expected, &format!("{name}: trapezoidal PR-AUC"));
+        }
+    }
+
+    #[test]
+    fn pr_auc_trapezoid_equals_curve_area() {
+        for case in ranking_cases() {
+            let curve = precision_recall_curve(&case.labels, &case.scores).unwrap();
+            let mut area = 0.0;
+            for i in 1..curve.recall.len() {
+                let width = curve.recall[i - 1] - curve.recall[i];
+                area += width * (curve.precision[i] + curve.precision[i - 1]) / 2.0;
+            }
+            let trapezoid = pr_auc_trapezoid(&case.labels, &case.scores)
+                .unwrap()
+                .unwrap();
+            assert_close(
+                trapezoid,
+                area,
+                &format!("{}: trapezoidal PR-AUC against curve area", case.name),
+            );
+        }
+    }
+
+    #[test]
+    fn pr_auc_trapezoid_no_positive() {
+        let result = pr_auc_trapezoid(&[false; 3], &[0.1, 0.5, 0.9]);
+        assert_eq!(result, Ok(None), "no positive label");
+        let result = pr_auc_trapezoid(&[true; 3], &[0.1, 0.5, 0.5]);
+        assert_eq!(result, Ok(Some(1.0)), "all positive");
+        assert_eq!(pr_auc_trapezoid(&[], &[]), Err(MetricError::Empty), "empty");
     }
 
     #[test]
