@@ -41,6 +41,10 @@ pub enum Error {
     #[error("backend `{backend}` is unavailable: {reason}")]
     Backend { backend: String, reason: String },
 
+    /// The sweep was interrupted (Ctrl-C) while the run trained.
+    #[error("interrupted")]
+    Cancelled,
+
     /// Training diverged or failed numerically.
     #[error("training failed: {0}")]
     Training(String),

@@ -21,9 +21,11 @@ pub mod evaluation;
 pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod provenance;
 pub mod report;
 pub mod runner;
 pub mod scoring;
+pub mod tracking;
 pub mod training;
 
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use sparse_lstm_ad::config::Experiment;
 use sparse_lstm_ad::evaluation::{self, EvaluationSettings, ThresholdKind};
 use sparse_lstm_ad::report;
 use sparse_lstm_ad::runner::{self, RunOptions};
+use sparse_lstm_ad::tracking::{self, RunState};
 use tracing_indicatif::IndicatifLayer;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -33,6 +34,27 @@ enum Command {
     Run(RunArgs),
     /// Compute the metric suite of scores from any detector against labels.
     Evaluate(EvaluateArgs),
+    /// Rebuild summary.csv, table.md and the plots of a results folder without training.
+    Report(ReportArgs),
+    /// List the done, failed, running, incomplete and missing runs of a results folder.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// Results folder of one experiment, such as results/sweep.
+    results: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// Results folder of one experiment, such as results/sweep.
+    results: PathBuf,
+
+    /// Root folder of the datasets, used to expand `"smd"` into machines; overrides the
+    /// experiment file.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -140,7 +162,37 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run(args),
         Command::Evaluate(args) => evaluate(args),
+        Command::Report(args) => {
+            let runs = tracking::rebuild_report(&args.results).with_context(|| {
+                format!("cannot rebuild the report of {}", args.results.display())
+            })?;
+            eprintln!("{runs} runs, tables written to {}", args.results.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(args) => status(args),
     }
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let states = tracking::sweep_status(&args.results, args.data_dir)
+        .with_context(|| format!("cannot read the status of {}", args.results.display()))?;
+    for (folder, state) in &states {
+        println!("{:<11} {folder}", state.name());
+    }
+    let count = |wanted: RunState| states.iter().filter(|(_, s)| *s == wanted).count();
+    let states_in_order = [
+        RunState::Done,
+        RunState::Failed,
+        RunState::Running,
+        RunState::Incomplete,
+        RunState::Missing,
+    ];
+    let summary: Vec<String> = states_in_order
+        .iter()
+        .map(|&s| format!("{} {}", count(s), s.name()))
+        .collect();
+    println!("{} runs: {}", states.len(), summary.join(", "));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
@@ -227,6 +279,15 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
         skip_missing: args.skip_missing,
     };
+    // The first Ctrl-C stops the sweep cleanly; a second one ends the process at once.
+    ctrlc::set_handler(|| {
+        if runner::is_cancelled() {
+            std::process::exit(130);
+        }
+        eprintln!("interrupted: finishing the summary; press Ctrl-C again to quit at once");
+        runner::cancel();
+    })
+    .context("cannot install the Ctrl-C handler")?;
     let outcome = runner::run_experiment(&experiment, &options)
         .with_context(|| format!("experiment {} failed", args.experiment.display()))?;
 
@@ -234,6 +295,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let table = std::fs::read_to_string(&table_path)
         .with_context(|| format!("cannot read {}", table_path.display()))?;
     println!("{table}");
+    if outcome.cancelled {
+        eprintln!(
+            "interrupted after {} runs; run the same command again to train the rest",
+            outcome.records.len()
+        );
+        return Ok(ExitCode::from(130));
+    }
     let failed: Vec<_> = outcome.failed().collect();
     eprintln!(
         "{} runs ({} trained now), results in {}",

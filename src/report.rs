@@ -131,7 +131,12 @@ pub fn write_mask(path: &Path, mask: &Mask, sensor_names: &[String]) -> Result<(
 }
 
 /// Writes `summary.csv`, `summary.parquet` and `table.md` into `dir`.
+/// Rows are sorted by run folder name, so the files do not depend on the order in which runs
+/// finished or on how a sweep was split.
 pub fn write_reports(dir: &Path, records: &[RunRecord], show_point_adjusted: bool) -> Result<()> {
+    let mut records = records.to_vec();
+    records.sort_by(|a, b| a.folder.cmp(&b.folder));
+    let records = records.as_slice();
     let mut frame = summary_frame(records).map_err(|e| table_error(dir, e))?;
     let csv_path = dir.join(files::SUMMARY_CSV);
     let mut csv = Vec::new();

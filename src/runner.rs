@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -27,14 +28,17 @@ use crate::data::{self, Dataset, DatasetSpec};
 use crate::error::{Error, Result};
 use crate::evaluation::{self, EvaluationSettings, MetricSuite};
 use crate::model::{Autoencoder, Mask, ModelShape};
+use crate::provenance::{self, Machine, Provenance};
 use crate::report::{self, write_atomic};
 use crate::scoring::{Reconstructor, StepScorer, WindowPass, fit_scorer, point_scores};
+use crate::tracking::{ResultsLock, read_complete, rescore};
 use crate::training::{Trained, TrainingJob, train};
 use crate::{attribution, metrics, plot};
 
 /// File names inside a run folder.
 pub mod files {
     pub const RECORD: &str = "run.json";
+    pub const PROVENANCE: &str = "provenance.json";
     pub const SETTINGS: &str = "settings.json";
     pub const HISTORY: &str = "history.csv";
     pub const SCORES: &str = "test_scores.csv";
@@ -51,6 +55,15 @@ pub mod files {
 
 /// Windows per batch in the scoring passes, which need no gradients.
 const SCORING_BATCH: usize = 256;
+
+/// What every run of a sweep shares.
+struct SweepContext<'a> {
+    runs_dir: &'a Path,
+    device: &'a Device,
+    evaluation: &'a EvaluationSettings,
+    machine: &'a Machine,
+    backend: String,
+}
 
 /// Options of `run` that are not part of the experiment.
 #[derive(Debug, Clone)]
@@ -130,6 +143,22 @@ pub struct SweepOutcome {
     pub records: Vec<RunRecord>,
     /// Runs trained by this invocation.
     pub trained: usize,
+    /// Whether [`cancel`] stopped the sweep before every run finished.
+    pub cancelled: bool,
+}
+
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// Asks a running sweep to stop: runs not started are skipped, running ones are abandoned at
+/// their next batch without a record, and the summary of the finished runs is still written.
+/// Safe to call from a signal handler.
+pub fn cancel() {
+    CANCELLED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`cancel`] was called.
+pub fn is_cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
 }
 
 impl SweepOutcome {
@@ -173,7 +202,7 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
     std::fs::create_dir_all(&runs_dir).map_err(|e| Error::io(&runs_dir, e))?;
     let _lock = ResultsLock::acquire(&output_dir)?;
     let text = std::fs::read(&experiment.path).map_err(|e| Error::io(&experiment.path, e))?;
-    write_atomic(&output_dir.join("experiment.toml"), &text)?;
+    write_atomic(&output_dir.join(crate::tracking::EXPERIMENT_COPY), &text)?;
 
     let mut records: Vec<Option<RunRecord>> = runs
         .iter()
@@ -208,6 +237,13 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
         "sweep starts"
     );
 
+    let context = SweepContext {
+        runs_dir: &runs_dir,
+        device: &device,
+        evaluation: &experiment.evaluation,
+        machine: &Machine::detect(),
+        backend: backend::describe(experiment.backend),
+    };
     let sweep_span = info_span!("sweep");
     sweep_span.pb_set_style(&progress_style(
         "{wide_msg} {pos}/{len} runs [{elapsed_precise}, eta {eta}]",
@@ -224,19 +260,12 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
         pool.install(|| {
             pending
                 .par_iter()
-                .map(|&i| {
+                .filter_map(|&i| {
                     let run = &runs[i];
                     let dataset = &datasets[&dataset_key(run)];
-                    let record = run_one(
-                        run,
-                        dataset,
-                        &runs_dir,
-                        &device,
-                        &experiment.evaluation,
-                        &sweep_span,
-                    );
+                    let record = run_one(run, dataset, &context, &sweep_span)?;
                     sweep_span.pb_inc(1);
-                    (i, record)
+                    Some((i, record))
                 })
                 .collect()
         })
@@ -245,10 +274,11 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
     for (i, record) in finished {
         records[i] = Some(record);
     }
-    let records: Vec<RunRecord> = records
-        .into_iter()
-        .map(|r| r.expect("every run has a record"))
-        .collect();
+    let cancelled = records.iter().any(Option::is_none);
+    if cancelled {
+        warn!("interrupted: the finished runs are kept and a rerun trains the rest");
+    }
+    let records: Vec<RunRecord> = records.into_iter().flatten().collect();
 
     report::write_reports(
         &output_dir,
@@ -259,6 +289,7 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
         output_dir,
         records,
         trained,
+        cancelled,
     })
 }
 
@@ -306,36 +337,19 @@ fn load_datasets(
     Ok(datasets)
 }
 
-/// Reads the record of a complete run folder, if there is one for this spec. A folder counts as
-/// complete when its record says `done` for the same spec and its settings and scores exist.
-fn read_complete(runs_dir: &Path, run: &RunSpec) -> Option<RunRecord> {
-    let dir = runs_dir.join(run.folder_name());
-    let path = dir.join(files::RECORD);
-    if !(dir.join(files::SETTINGS).is_file() && dir.join(files::SCORES).is_file()) {
-        return None;
-    }
-    let text = std::fs::read_to_string(&path).ok()?;
-    match serde_json::from_str::<RunRecord>(&text) {
-        Ok(record) if record.status == RunStatus::Done && record.spec == *run => Some(record),
-        Ok(_) => None,
-        Err(e) => {
-            warn!(path = %path.display(), error = %e, "unreadable run record; the run is redone");
-            None
-        }
-    }
-}
-
 /// Trains and scores one run, turning any error or panic into a failed record.
 fn run_one(
     run: &RunSpec,
     dataset: &Dataset,
-    runs_dir: &Path,
-    device: &Device,
-    evaluation: &EvaluationSettings,
+    context: &SweepContext<'_>,
     sweep: &Span,
-) -> RunRecord {
+) -> Option<RunRecord> {
+    if is_cancelled() {
+        return None;
+    }
     let folder = run.folder_name();
-    let dir = runs_dir.join(&folder);
+    let dir = context.runs_dir.join(&folder);
+    let started = provenance::now_utc();
     let span = info_span!(parent: sweep, "run", run = %folder);
     span.pb_set_style(&progress_style(
         "  {wide_msg} epoch {pos}/{len} [{elapsed}]",
@@ -344,7 +358,14 @@ fn run_one(
     span.pb_set_message(&folder);
     let outcome = span.in_scope(|| {
         catch_unwind(AssertUnwindSafe(|| {
-            execute_run(run, dataset, &dir, device, evaluation, &span)
+            execute_run(
+                run,
+                dataset,
+                &dir,
+                context.device,
+                context.evaluation,
+                &span,
+            )
         }))
         .unwrap_or_else(|panic| Err(Error::Training(panic_message(&panic))))
     });
@@ -360,6 +381,10 @@ fn run_one(
             );
             (RunStatus::Done, None, Some(metrics))
         }
+        Err(Error::Cancelled) => {
+            warn!(run = %folder, "run abandoned");
+            return None;
+        }
         Err(e) => {
             error!(run = %folder, error = %e, "run failed");
             (RunStatus::Failed, Some(e.to_string()), None)
@@ -373,13 +398,24 @@ fn run_one(
         error,
         metrics,
     };
+    let provenance = Provenance {
+        crate_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_commit: context.machine.git_commit.clone(),
+        git_dirty: context.machine.git_dirty,
+        backend: context.backend.clone(),
+        threads: rayon::current_num_threads(),
+        host: context.machine.host.clone(),
+        started,
+        finished: provenance::now_utc(),
+    };
     let written = std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(&dir, e))
+        .and_then(|_| write_json(&dir.join(files::PROVENANCE), &provenance))
         .and_then(|_| write_json(&dir.join(files::RECORD), &record));
     if let Err(e) = written {
         error!(run = %record.folder, error = %e, "cannot write the run record");
     }
-    record
+    Some(record)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -548,26 +584,6 @@ fn draw_scores(dir: &Path, run: &RunSpec, labels: &[bool], scores: &[f64], thres
     }
 }
 
-/// Recomputes the metric suite of a complete run from its stored scores when it was computed
-/// with other evaluation settings, and rewrites its record.
-fn rescore(runs_dir: &Path, record: &mut RunRecord, settings: &EvaluationSettings) -> Result<()> {
-    let Some(metrics) = record.metrics.as_mut() else {
-        return Ok(());
-    };
-    if metrics.evaluation_settings.as_ref() == Some(settings) {
-        return Ok(());
-    }
-    let dir = runs_dir.join(&record.folder);
-    let (scores, labels) = report::read_scores(&dir.join(files::SCORES))?;
-    let validation = evaluation::read_column(&dir.join(files::VALIDATION_SCORES))?;
-    let suite = evaluation::metric_suite(&labels, &scores, Some(&validation), None, settings)?;
-    metrics.roc_auc = suite.roc_auc;
-    metrics.pr_auc = suite.pr_auc;
-    metrics.evaluation = Some(suite);
-    metrics.evaluation_settings = Some(settings.clone());
-    write_json(&dir.join(files::RECORD), record)
-}
-
 /// Builds the run's network and trains it.
 fn train_network(
     run: &RunSpec,
@@ -654,67 +670,6 @@ fn draw_sparsity(dir: &Path, mask: &Mask, kept: &[usize], run: &RunSpec, names: 
     }
 }
 
-/// A lock file that keeps two invocations from writing into one results folder. It holds the
-/// process id, and is removed when the lock is dropped.
-struct ResultsLock {
-    path: PathBuf,
-}
-
-impl ResultsLock {
-    fn acquire(dir: &Path) -> Result<ResultsLock> {
-        let path = dir.join(".lock");
-        let own = std::process::id().to_string();
-        loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    use std::io::Write as _;
-                    file.write_all(own.as_bytes())
-                        .map_err(|e| Error::io(&path, e))?;
-                    return Ok(ResultsLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid = std::fs::read_to_string(&path)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_owned();
-                    if process_alive(&pid) {
-                        return Err(Error::Locked {
-                            dir: dir.to_owned(),
-                            lock: path,
-                            pid,
-                        });
-                    }
-                    warn!(lock = %path.display(), pid, "removing a lock left by a process that is gone");
-                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                }
-                Err(e) => return Err(Error::io(&path, e)),
-            }
-        }
-    }
-}
-
-impl Drop for ResultsLock {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            warn!(lock = %self.path.display(), error = %e, "cannot remove the lock file");
-        }
-    }
-}
-
-/// Whether a process with this id runs. Where `/proc` does not exist, every holder counts as
-/// running and the user removes a stale lock by hand.
-fn process_alive(pid: &str) -> bool {
-    if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
-        return false;
-    }
-    let proc = Path::new("/proc");
-    !proc.is_dir() || proc.join(pid).exists()
-}
-
 /// What `sparsity.json` holds for a sparse run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SparsitySummary {
@@ -731,7 +686,7 @@ pub struct SparsitySummary {
     pub sensor_mass: Vec<f64>,
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).expect("records always serialise");
     write_atomic(path, text.as_bytes())
 }

@@ -90,6 +90,9 @@ pub fn train(
         starts.shuffle(&mut rng);
         let mut loss_sum = 0.0;
         for batch in starts.chunks(settings.batch_size) {
+            if crate::runner::is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             let input = windows_tensor(train, batch, job.window, job.device);
             let (objective, _) = loss(&model, input, loss_l1);
             let value = objective.clone().into_scalar::<f32>() as f64;

@@ -197,6 +197,8 @@ fn every_subcommand_has_help() {
         vec!["--help"],
         vec!["run", "--help"],
         vec!["evaluate", "--help"],
+        vec!["report", "--help"],
+        vec!["status", "--help"],
     ] {
         let output = binary().args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -279,4 +281,218 @@ fn evaluate_reference_case() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("10"), "{}", stderr(&output));
+}
+
+/// Rows of a summary without the timing column, which differs between runs.
+fn metric_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut rows = read_rows(path);
+    for row in &mut rows {
+        row.remove("train_seconds");
+    }
+    rows
+}
+
+#[test]
+fn jobs_do_not_change_metrics() {
+    let data = data_dir();
+    let one = tempfile::tempdir().unwrap();
+    let two = tempfile::tempdir().unwrap();
+    for (dir, jobs) in [(&one, "1"), (&two, "2")] {
+        let output = binary()
+            .arg("run")
+            .arg(repo().join("experiments/smoke.toml"))
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--results-dir")
+            .arg(dir.path())
+            .args(["--jobs", jobs])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "--jobs {jobs}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(
+        metric_rows(&one.path().join("smoke/summary.csv")),
+        metric_rows(&two.path().join("smoke/summary.csv")),
+        "the same seeds give the same metrics with one or two jobs"
+    );
+}
+
+#[test]
+fn report_and_status_read_results() {
+    let data = data_dir();
+    let results = tempfile::tempdir().unwrap();
+    let output = run_smoke(results.path(), &data, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dir = results.path().join("smoke");
+    let before = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    std::fs::remove_file(dir.join("table.md")).unwrap();
+
+    let report = binary().arg("report").arg(&dir).output().unwrap();
+    assert!(report.status.success(), "{}", stderr(&report));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.csv")).unwrap(),
+        before
+    );
+    assert!(dir.join("table.md").is_file(), "report rebuilds table.md");
+
+    let status = binary()
+        .arg("status")
+        .arg(&dir)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr(&status));
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(printed.contains("10 runs: 10 done, 0 failed"), "{printed}");
+}
+
+/// An experiment of six synthetic runs that each take a moment.
+const RESUMABLE: &str = r#"
+name = "resume"
+[training]
+epochs = 4
+patience = 4
+train_stride = 5
+test_stride = 4
+[synthetic]
+sensors = 10
+groups = 2
+group_size = 3
+train_length = 1500
+test_length = 600
+anomalies = 3
+anomaly_min_length = 10
+anomaly_max_length = 40
+anomaly_sensors = 2
+[sweep]
+dataset = ["synthetic"]
+model = ["standard", "sparse-elementwise"]
+hidden_size = [16]
+window = [20]
+l1 = [0.001]
+seed = [0, 1, 2]
+"#;
+
+#[test]
+fn killed_sweep_resumes_missing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = dir.path().join("resume.toml");
+    std::fs::write(&experiment, RESUMABLE).unwrap();
+    let run = |results: &Path| {
+        let mut command = binary();
+        command
+            .arg("run")
+            .arg(&experiment)
+            .arg("--results-dir")
+            .arg(results)
+            .args(["--jobs", "1"]);
+        command
+    };
+
+    // Reference: one uninterrupted sweep.
+    let reference = dir.path().join("reference");
+    assert!(run(&reference).output().unwrap().status.success());
+
+    // Kill a second sweep with SIGKILL once its first run is complete.
+    let interrupted = dir.path().join("interrupted");
+    let mut child = run(&interrupted)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = interrupted.join("resume/runs");
+    let started = std::time::Instant::now();
+    let complete = || -> usize {
+        std::fs::read_dir(&runs)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().join("run.json").is_file())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while complete() == 0 && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = complete();
+    assert!(done_before >= 1, "one run finished before the kill");
+    assert!(
+        done_before < 6,
+        "the kill came before the end ({done_before} runs done)"
+    );
+
+    let resumed = run(&interrupted).output().unwrap();
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let expected = format!("6 runs ({} trained now)", 6 - done_before);
+    assert!(
+        stderr(&resumed).contains(&expected),
+        "{expected}: {}",
+        stderr(&resumed)
+    );
+    assert_eq!(
+        metric_rows(&interrupted.join("resume/summary.csv")),
+        metric_rows(&reference.join("resume/summary.csv")),
+        "the resumed summary equals the uninterrupted one"
+    );
+}
+
+#[test]
+fn interrupt_keeps_finished_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = dir.path().join("resume.toml");
+    std::fs::write(&experiment, RESUMABLE).unwrap();
+    let results = dir.path().join("results");
+    let mut child = binary()
+        .arg("run")
+        .arg(&experiment)
+        .arg("--results-dir")
+        .arg(&results)
+        .args(["--jobs", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = results.join("resume/runs");
+    let started = std::time::Instant::now();
+    let any_complete = || {
+        std::fs::read_dir(&first)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.path().join("run.json").is_file())
+            })
+            .unwrap_or(false)
+    };
+    while !any_complete() && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "an interrupted sweep exits with 130"
+    );
+    let rows = read_rows(&results.join("resume/summary.csv"));
+    assert!(!rows.is_empty() && rows.len() < 6, "{} rows", rows.len());
+    assert!(
+        rows.iter().all(|r| r["status"] == "done"),
+        "abandoned runs are not rows"
+    );
+    assert!(
+        !results.join("resume/.lock").exists(),
+        "the lock is released"
+    );
 }
