@@ -25,6 +25,7 @@ pub mod provenance;
 pub mod report;
 pub mod runner;
 pub mod scoring;
+pub mod stats;
 pub mod tracking;
 pub mod training;
 

@@ -449,6 +449,77 @@ fn mean_std(values: &[f64], decimals: usize) -> String {
     }
 }
 
+/// Mean ROC-AUC and PR-AUC of the selected cell of each (dataset, variant).
+fn cell_means(grid: &Grid, dataset: &str, model: ModelKind) -> Option<(f64, f64)> {
+    let cells = grid.get(&(dataset.to_owned(), model))?;
+    let (_, cell) = selected(cells);
+    (!cell.roc_auc.is_empty() && !cell.pr_auc.is_empty())
+        .then(|| (mean(&cell.roc_auc), mean(&cell.pr_auc)))
+}
+
+/// Mean ranks of the variants and Wilcoxon signed-rank tests of each sparse variant against the
+/// standard one, over the dataset entities.
+fn comparison(grid: &Grid, models: &[ModelKind], datasets: &[&String]) -> String {
+    let mut out = String::new();
+    let mut rank_sums = vec![0.0; models.len()];
+    let mut rank_counts = vec![0usize; models.len()];
+    for dataset in datasets {
+        let present: Vec<(usize, f64)> = models
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| cell_means(grid, dataset, *m).map(|(roc, _)| (i, roc)))
+            .collect();
+        let values: Vec<f64> = present.iter().map(|p| p.1).collect();
+        for ((i, _), rank) in present.iter().zip(crate::stats::ranks_descending(&values)) {
+            rank_sums[*i] += rank;
+            rank_counts[*i] += 1;
+        }
+    }
+    let ranks: Vec<String> = models
+        .iter()
+        .zip(rank_sums.iter().zip(&rank_counts))
+        .filter(|(_, (_, n))| **n > 0)
+        .map(|(m, (sum, &n))| format!("{m} {:.2}", sum / n as f64))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nMean rank by ROC-AUC within each dataset (1 = best): {}.",
+        ranks.join(", ")
+    );
+
+    for &model in models.iter().filter(|m| m.is_sparse()) {
+        let pairs: Vec<((f64, f64), (f64, f64))> = datasets
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    cell_means(grid, d, model)?,
+                    cell_means(grid, d, ModelKind::Standard)?,
+                ))
+            })
+            .collect();
+        for (metric, pick) in [("ROC-AUC", 0), ("PR-AUC", 1)] {
+            let value = |pair: (f64, f64)| if pick == 0 { pair.0 } else { pair.1 };
+            let sparse: Vec<f64> = pairs.iter().map(|p| value(p.0)).collect();
+            let standard: Vec<f64> = pairs.iter().map(|p| value(p.1)).collect();
+            let wins = sparse.iter().zip(&standard).filter(|(s, t)| s > t).count();
+            let test = match crate::stats::wilcoxon_signed_rank(&sparse, &standard) {
+                Some(t) => format!(
+                    "W = {}, p = {:.3} (two-sided, exact, {} non-zero differences)",
+                    t.statistic, t.p_value, t.pairs
+                ),
+                None => "no test (no difference)".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "\nWilcoxon signed-rank test, {model} against standard, {metric} over {} \
+                 entities: higher on {wins}; {test}.",
+                pairs.len()
+            );
+        }
+    }
+    out
+}
+
 /// Renders `table.md`.
 pub fn paper_table(records: &[RunRecord], show_point_adjusted: bool) -> String {
     let grid = build_grid(records);
@@ -501,6 +572,7 @@ pub fn paper_table(records: &[RunRecord], show_point_adjusted: bool) -> String {
         }
         let _ = writeln!(out, "{row}");
     }
+    out.push_str(&comparison(&grid, &models, &datasets));
 
     out.push_str(
         "\nHyperparameters behind each cell, chosen by the lowest mean validation \
@@ -646,6 +718,13 @@ mod tests {
         let table = paper_table(&records, false);
         assert!(table.contains("sparse-elementwise kept"), "{table}");
         assert!(table.contains("| 0.800 | 0.400 | 7.0 |"), "{table}");
+        assert!(table.contains("Mean rank by ROC-AUC"), "{table}");
+        assert!(
+            table.contains(
+                "sparse-elementwise against standard, ROC-AUC over 1 entities: higher on 1"
+            ),
+            "{table}"
+        );
     }
 
     #[test]
