@@ -9,11 +9,11 @@ use std::path::PathBuf;
 /// Errors raised while reading experiments and data, training and writing results.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The experiment file could not be parsed or holds an invalid value.
+    /// The experiment file could not be parsed or contains an invalid value.
     #[error("invalid experiment file {path}: {message}")]
     Experiment { path: PathBuf, message: String },
 
-    /// A setting holds a value outside its allowed range.
+    /// A setting has a value outside its allowed range.
     #[error("invalid setting `{key}` = {value}: {expected}")]
     Setting {
         key: String,
@@ -57,7 +57,7 @@ pub enum Error {
     #[error("cannot access {path}: {cause}")]
     Io {
         path: PathBuf,
-        /// Kept out of the source chain because the message already holds it.
+        /// Kept out of the source chain because the message already contains it.
         cause: std::io::Error,
     },
 

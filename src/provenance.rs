@@ -66,7 +66,7 @@ impl Machine {
     }
 }
 
-/// The current UTC time in RFC 3339 form, to the second.
+/// Returns the current UTC time in RFC 3339 form, to the second.
 pub fn now_utc() -> String {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)

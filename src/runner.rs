@@ -56,7 +56,7 @@ pub mod files {
 /// Windows per batch in the scoring passes, which need no gradients.
 const SCORING_BATCH: usize = 256;
 
-/// What every run of a sweep shares.
+/// Settings and handles shared by every run of a sweep.
 struct SweepContext<'a> {
     runs_dir: &'a Path,
     device: &'a Device,
@@ -156,7 +156,7 @@ pub fn cancel() {
     CANCELLED.store(true, Ordering::SeqCst);
 }
 
-/// Whether [`cancel`] was called.
+/// Returns whether [`cancel`] was called.
 pub fn is_cancelled() -> bool {
     CANCELLED.load(Ordering::SeqCst)
 }

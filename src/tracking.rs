@@ -1,7 +1,7 @@
 //! Bookkeeping of a results folder: which runs are complete, a lock against two writers,
 //! rescoring stored scores, and the `report` and `status` commands.
 //!
-//! A run folder is complete when its `run.json` says `done` for the same spec and its settings
+//! A run folder is complete when its `run.json` records `done` for the same spec and its settings
 //! and scores exist; `run.json` is written last, so a run killed at any moment leaves a folder
 //! that is found incomplete and redone.
 
@@ -16,7 +16,7 @@ use crate::report;
 use crate::runner::{RunRecord, RunStatus, files, write_json};
 
 /// Reads the record of a complete run folder, if there is one for this spec. A folder counts as
-/// complete when its record says `done` for the same spec and its settings and scores exist.
+/// complete when its record is `done` for the same spec and its settings and scores exist.
 pub(crate) fn read_complete(runs_dir: &Path, run: &RunSpec) -> Option<RunRecord> {
     let dir = runs_dir.join(run.folder_name());
     let path = dir.join(files::RECORD);
@@ -164,7 +164,7 @@ pub fn rebuild_report(output_dir: &Path) -> Result<usize> {
     Ok(records.len())
 }
 
-/// Where a run of the sweep stands.
+/// State of a run of the sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RunState {
     Done,
@@ -178,7 +178,7 @@ pub enum RunState {
 }
 
 impl RunState {
-    /// The word printed by `status`.
+    /// Returns the word that `status` prints.
     pub fn name(self) -> &'static str {
         match self {
             RunState::Done => "done",
@@ -226,7 +226,7 @@ pub fn sweep_status(
         .collect())
 }
 
-/// Whether a live process holds the lock of a results folder.
+/// Returns whether a live process holds the lock of a results folder.
 fn lock_held(output_dir: &Path) -> bool {
     std::fs::read_to_string(output_dir.join(".lock"))
         .map(|pid| process_alive(pid.trim()))

@@ -486,7 +486,12 @@ fn interrupt_keeps_finished_runs() {
         "an interrupted sweep exits with 130"
     );
     let rows = read_rows(&results.join("resume/summary.csv"));
-    assert!(!rows.is_empty() && rows.len() < 6, "{} rows", rows.len());
+    assert!(!rows.is_empty(), "the finished runs are rows");
+    assert!(
+        rows.len() < 6,
+        "the interrupted runs are not: {} rows",
+        rows.len()
+    );
     assert!(
         rows.iter().all(|r| r["status"] == "done"),
         "abandoned runs are not rows"
