@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::data::DatasetSelector;
 use crate::data::synthetic::SyntheticSettings;
+use crate::data::{DataSettings, DatasetKind, DatasetSelector, MissingValues};
 use crate::error::{Error, Result};
 use crate::evaluation::EvaluationSettings;
 
@@ -265,6 +265,9 @@ pub struct ExperimentFile {
     pub evaluation: EvaluationSettings,
     #[serde(default)]
     pub synthetic: SyntheticSettings,
+    /// Missing-value rule and the user's own datasets.
+    #[serde(default)]
+    pub data: DataSettings,
     pub sweep: SweepTable,
 }
 
@@ -282,6 +285,7 @@ pub struct Experiment {
     /// Metric settings; they do not enter run ids, and changing them rescores stored runs.
     pub evaluation: EvaluationSettings,
     pub synthetic: SyntheticSettings,
+    pub data: DataSettings,
     pub datasets: Vec<DatasetSelector>,
     pub models: Vec<ModelKind>,
     pub hidden_sizes: Vec<usize>,
@@ -342,6 +346,7 @@ impl Experiment {
             ));
         }
         raw.synthetic.validate()?;
+        raw.data.validate()?;
         let sweep = &raw.sweep;
         let datasets = sweep
             .dataset
@@ -403,6 +408,7 @@ impl Experiment {
             scoring: raw.scoring,
             evaluation: raw.evaluation,
             synthetic: raw.synthetic,
+            data: raw.data,
             datasets,
             models: sweep.model.clone(),
             hidden_sizes: sweep.hidden_size.clone(),
@@ -447,6 +453,7 @@ impl Experiment {
                             network: self.model.clone(),
                             scoring: self.scoring.clone(),
                             synthetic: dataset.is_synthetic().then(|| self.synthetic.clone()),
+                            data: RunData::of(&self.data, dataset),
                         };
                         if seen.insert(run.id()) {
                             runs.push(run);
@@ -617,6 +624,39 @@ pub struct RunSpec {
     pub scoring: ScoringSettings,
     /// Generator settings, present only for the synthetic dataset.
     pub synthetic: Option<SyntheticSettings>,
+    /// Data settings that change what the run reads; absent (and so outside the id) when they
+    /// are the defaults, so that ids of runs on published datasets stay stable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<RunData>,
+}
+
+/// The data settings of one run that differ from the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunData {
+    pub missing: MissingValues,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<crate::data::user::CsvSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npy: Option<crate::data::user::NpySource>,
+}
+
+impl RunData {
+    fn of(settings: &DataSettings, dataset: &crate::data::DatasetSpec) -> Option<RunData> {
+        let entity = dataset.entity.as_deref().unwrap_or_default();
+        let csv = (dataset.kind == DatasetKind::Csv)
+            .then(|| settings.csv.get(entity).cloned())
+            .flatten();
+        let npy = (dataset.kind == DatasetKind::Npy)
+            .then(|| settings.npy.get(entity).cloned())
+            .flatten();
+        (settings.missing != MissingValues::Reject || csv.is_some() || npy.is_some()).then_some(
+            RunData {
+                missing: settings.missing,
+                csv,
+                npy,
+            },
+        )
+    }
 }
 
 impl RunSpec {

@@ -37,6 +37,10 @@ pub enum Error {
         hint: String,
     },
 
+    /// A download failed, or the downloaded file did not match its recorded SHA-256 digest.
+    #[error("download of {url} failed: {message}")]
+    Download { url: String, message: String },
+
     /// The requested compute backend is not available in this build or on this machine.
     #[error("backend `{backend}` is unavailable: {reason}")]
     Backend { backend: String, reason: String },

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sparse_lstm_ad::config::Experiment;
+use sparse_lstm_ad::config::{DEFAULT_DATA_DIR, Experiment};
+use sparse_lstm_ad::data::{DatasetSelector, describe as datasets, fetch};
 use sparse_lstm_ad::evaluation::{self, EvaluationSettings, ThresholdKind};
 use sparse_lstm_ad::report;
 use sparse_lstm_ad::runner::{self, RunOptions};
@@ -38,6 +39,67 @@ enum Command {
     Report(ReportArgs),
     /// List the done, failed, running, incomplete and missing runs of a results folder.
     Status(StatusArgs),
+    /// List, describe and download datasets.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DatasetsCommand {
+    /// Show the published datasets this tool reads, which are present and where.
+    List(DataDirArgs),
+    /// Print sensors, lengths, anomaly rate, anomalous segments and constant sensors per entity.
+    Describe(DescribeArgs),
+    /// Download a published dataset into the data root and verify its SHA-256 digests.
+    Fetch(FetchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct FetchArgs {
+    /// Dataset: smd, msl, smap or tep.
+    name: String,
+
+    /// Root folder of the datasets.
+    #[arg(long, default_value = "datasets")]
+    data_dir: PathBuf,
+
+    /// Fetch from a mirror that serves the publisher's file names under this URL.
+    #[arg(long)]
+    base_url: Option<String>,
+
+    /// Fetch only these entities (SMD machines, MSL or SMAP channels, TEP faults); repeatable.
+    #[arg(long = "entity")]
+    entities: Vec<String>,
+
+    /// Attempts to resume a cut-off transfer before giving up.
+    #[arg(long, default_value_t = fetch::DEFAULT_RETRIES)]
+    retries: u32,
+}
+
+#[derive(Debug, clap::Args)]
+struct DataDirArgs {
+    /// Root folder of the datasets.
+    #[arg(long, default_value = "datasets")]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct DescribeArgs {
+    /// Dataset as named in experiment files: `smd`, `msl:C-1`, `tep`, `csv:<name>`, ...
+    dataset: String,
+
+    /// Root folder of the datasets [default: the experiment's, else datasets].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+
+    /// Experiment file whose [data] table declares csv and npy datasets and the missing-value
+    /// rule, and whose [synthetic] table sets the generator.
+    #[arg(long)]
+    experiment: Option<PathBuf>,
+
+    /// Also write the summaries as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,7 +232,55 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => status(args),
+        Command::Datasets(DatasetsCommand::List(args)) => {
+            print!("{}", datasets::list(&args.data_dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Datasets(DatasetsCommand::Fetch(args)) => {
+            let options = fetch::FetchOptions {
+                base_url: args.base_url,
+                entities: args.entities,
+                retries: args.retries,
+            };
+            let summary = fetch::fetch(&args.name, &args.data_dir, &options)?;
+            eprintln!(
+                "{}: {} files downloaded ({} bytes), {} extracted, {} already present, {} \
+                 without a recorded digest; in {}",
+                args.name,
+                summary.downloaded,
+                summary.bytes,
+                summary.extracted,
+                summary.skipped,
+                summary.unverified,
+                args.data_dir.join(&args.name).display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Datasets(DatasetsCommand::Describe(args)) => describe(args),
     }
+}
+
+fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
+    let selector: DatasetSelector = args.dataset.parse()?;
+    let experiment = args
+        .experiment
+        .as_deref()
+        .map(Experiment::from_file)
+        .transpose()?;
+    let data_dir = args
+        .data_dir
+        .or_else(|| experiment.as_ref().map(|e| e.data_dir.clone()))
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let (settings, synthetic) = experiment
+        .map(|e| (e.data, e.synthetic))
+        .unwrap_or_default();
+    let summaries = datasets::describe(&selector, &data_dir, &settings, &synthetic)?;
+    print!("{}", datasets::table(&summaries));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&summaries)?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {

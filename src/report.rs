@@ -668,6 +668,7 @@ mod tests {
             network: Default::default(),
             scoring: ScoringSettings::default(),
             synthetic: None,
+            data: None,
         };
         RunRecord {
             id: spec.id(),

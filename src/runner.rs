@@ -176,6 +176,7 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
     let entities = data::resolve(
         &experiment.datasets,
         &experiment.data_dir,
+        &experiment.data,
         options.skip_missing,
     )?;
     let runs = experiment.expand(&entities);
@@ -322,6 +323,7 @@ fn load_datasets(
         let dataset = data::load(
             &run.dataset,
             &experiment.data_dir,
+            &experiment.data,
             run.synthetic.as_ref(),
             run.seed,
         )?;
@@ -733,6 +735,7 @@ mod tests {
             network: ModelSettings::default(),
             scoring: ScoringSettings::default(),
             synthetic: Some(generator.clone()),
+            data: None,
         };
         let dataset = synthetic::generate(&generator, run.seed);
         let dir = tempfile::tempdir().unwrap();

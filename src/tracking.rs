@@ -202,7 +202,12 @@ pub fn sweep_status(
     if let Some(dir) = data_dir {
         experiment.data_dir = dir;
     }
-    let entities = crate::data::resolve(&experiment.datasets, &experiment.data_dir, true)?;
+    let entities = crate::data::resolve(
+        &experiment.datasets,
+        &experiment.data_dir,
+        &experiment.data,
+        true,
+    )?;
     let runs: Vec<RunSpec> = experiment.expand(&entities);
     let locked = lock_held(output_dir);
     let runs_dir = output_dir.join("runs");

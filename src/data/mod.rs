@@ -5,10 +5,17 @@
 //! every machine present); [`resolve`] turns selectors into [`DatasetSpec`]s, checking that the
 //! data exists before any training starts, and [`load`] reads one entity.
 
+pub mod describe;
+pub mod fetch;
+pub mod npy;
 pub mod prep;
 pub mod smd;
 pub mod synthetic;
+pub mod telemanom;
+pub mod tep;
+pub mod user;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -84,6 +91,31 @@ pub enum DatasetKind {
     Synthetic,
     /// The Server Machine Dataset (OmniAnomaly), read by [`smd`].
     Smd,
+    /// NASA Mars Science Laboratory telemetry (telemanom), read by [`telemanom`].
+    Msl,
+    /// NASA Soil Moisture Active Passive telemetry, same layout as MSL.
+    Smap,
+    /// The Tennessee Eastman Process (Braatz data), read by [`tep`].
+    Tep,
+    /// The user's own CSV files, declared under `[data.csv.<name>]`, read by [`user`].
+    Csv,
+    /// The user's own NumPy arrays, declared under `[data.npy.<name>]`, read by [`user`].
+    Npy,
+}
+
+impl DatasetKind {
+    /// The family name used in experiment files, such as `smd`.
+    pub fn family(self) -> &'static str {
+        match self {
+            DatasetKind::Synthetic => "synthetic",
+            DatasetKind::Smd => "smd",
+            DatasetKind::Msl => "msl",
+            DatasetKind::Smap => "smap",
+            DatasetKind::Tep => "tep",
+            DatasetKind::Csv => "csv",
+            DatasetKind::Npy => "npy",
+        }
+    }
 }
 
 /// One dataset entity of a run.
@@ -110,10 +142,7 @@ impl DatasetSpec {
 
     /// The family name, such as `smd`.
     pub fn family(&self) -> &'static str {
-        match self.kind {
-            DatasetKind::Synthetic => "synthetic",
-            DatasetKind::Smd => "smd",
-        }
+        self.kind.family()
     }
 
     /// `family:entity`, or the family alone when there is no entity.
@@ -131,16 +160,18 @@ impl fmt::Display for DatasetSpec {
     }
 }
 
-/// A dataset as named in an experiment file: `synthetic`, `smd` (every machine) or
-/// `smd:<machine>`.
+/// A dataset as named in an experiment file: a family alone (`smd`, every entity present) or
+/// `family:entity` (`smd:machine-1-5`, `msl:C-1`, `tep:01`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatasetSelector {
-    Synthetic,
-    Smd { machine: Option<String> },
+pub struct DatasetSelector {
+    pub kind: DatasetKind,
+    pub entity: Option<String>,
 }
 
-const SELECTOR_HELP: &str =
-    "expected `synthetic`, `smd` or `smd:<machine>` such as `smd:machine-1-1`";
+const SELECTOR_HELP: &str = "expected `synthetic`, or `smd`, `msl`, `smap` or `tep`, alone for \
+                             every entity or as `family:entity` such as `smd:machine-1-1`, \
+                             `msl:C-1` or `tep:01`, or `csv:<name>` / `npy:<name>` for a \
+                             dataset declared under [data.csv.<name>] / [data.npy.<name>]";
 
 impl FromStr for DatasetSelector {
     type Err = Error;
@@ -152,13 +183,25 @@ impl FromStr for DatasetSelector {
         };
         let invalid =
             || crate::config::setting("sweep.dataset", format!("{text:?}"), SELECTOR_HELP);
-        match (family, entity) {
-            ("synthetic", None) => Ok(DatasetSelector::Synthetic),
-            ("smd", None) => Ok(DatasetSelector::Smd { machine: None }),
-            ("smd", Some(machine)) if is_entity_name(machine) => Ok(DatasetSelector::Smd {
-                machine: Some(machine.to_owned()),
+        let kind = match family {
+            "synthetic" => DatasetKind::Synthetic,
+            "smd" => DatasetKind::Smd,
+            "msl" => DatasetKind::Msl,
+            "smap" => DatasetKind::Smap,
+            "tep" => DatasetKind::Tep,
+            "csv" => DatasetKind::Csv,
+            "npy" => DatasetKind::Npy,
+            _ => return Err(invalid()),
+        };
+        match entity {
+            None if matches!(kind, DatasetKind::Csv | DatasetKind::Npy) => Err(invalid()),
+            None => Ok(DatasetSelector { kind, entity: None }),
+            Some(_) if kind == DatasetKind::Synthetic => Err(invalid()),
+            Some(entity) if is_entity_name(entity) => Ok(DatasetSelector {
+                kind,
+                entity: Some(entity.to_owned()),
             }),
-            _ => Err(invalid()),
+            Some(_) => Err(invalid()),
         }
     }
 }
@@ -179,11 +222,12 @@ fn is_entity_name(name: &str) -> bool {
 pub fn resolve(
     selectors: &[DatasetSelector],
     data_dir: &Path,
+    settings: &DataSettings,
     skip_missing: bool,
 ) -> Result<Vec<DatasetSpec>> {
     let mut specs = Vec::new();
     for selector in selectors {
-        match resolve_one(selector, data_dir) {
+        match resolve_one(selector, data_dir, settings) {
             Ok(found) => specs.extend(found),
             Err(e @ Error::DatasetMissing { .. }) if skip_missing => {
                 tracing::warn!(error = %e, "dataset left out because it is missing");
@@ -203,54 +247,255 @@ pub fn resolve(
     Ok(specs)
 }
 
-fn resolve_one(selector: &DatasetSelector, data_dir: &Path) -> Result<Vec<DatasetSpec>> {
-    match selector {
-        DatasetSelector::Synthetic => Ok(vec![DatasetSpec::synthetic()]),
-        DatasetSelector::Smd { machine } => {
-            let machines = match machine {
-                Some(machine) => {
-                    smd::check_machine(data_dir, machine)?;
-                    vec![machine.clone()]
-                }
-                None => smd::list_machines(data_dir)?,
-            };
-            Ok(machines
-                .into_iter()
-                .map(|m| DatasetSpec {
-                    kind: DatasetKind::Smd,
-                    entity: Some(m),
-                })
-                .collect())
+fn resolve_one(
+    selector: &DatasetSelector,
+    data_dir: &Path,
+    settings: &DataSettings,
+) -> Result<Vec<DatasetSpec>> {
+    let kind = selector.kind;
+    let entities = match (kind, &selector.entity) {
+        (DatasetKind::Synthetic, _) => return Ok(vec![DatasetSpec::synthetic()]),
+        (DatasetKind::Csv | DatasetKind::Npy, Some(name)) => {
+            settings.check_declared(kind, name, data_dir)?;
+            vec![name.clone()]
         }
-    }
+        (DatasetKind::Csv | DatasetKind::Npy, None) => {
+            unreachable!("selectors of user datasets always name one")
+        }
+        (DatasetKind::Smd, Some(machine)) => {
+            smd::check_machine(data_dir, machine)?;
+            vec![machine.clone()]
+        }
+        (DatasetKind::Smd, None) => smd::list_machines(data_dir)?,
+        (DatasetKind::Tep, Some(fault)) => vec![tep::check_fault(data_dir, fault)?],
+        (DatasetKind::Tep, None) => tep::list_faults(data_dir)?,
+        (DatasetKind::Msl | DatasetKind::Smap, entity) => {
+            let channels = telemanom::list_channels(data_dir, kind)?;
+            match entity {
+                Some(channel) if channels.contains(channel) => vec![channel.clone()],
+                Some(channel) => {
+                    return Err(Error::DatasetMissing {
+                        name: format!("{}:{channel}", kind.family()),
+                        path: telemanom::root(data_dir, kind),
+                        hint: format!("channels present: {}", channels.join(", ")),
+                    });
+                }
+                None => channels,
+            }
+        }
+    };
+    Ok(entities
+        .into_iter()
+        .map(|entity| DatasetSpec {
+            kind,
+            entity: Some(entity),
+        })
+        .collect())
 }
 
 /// Loads one entity. The synthetic set is generated from `seed`.
 pub fn load(
     spec: &DatasetSpec,
     data_dir: &Path,
+    settings: &DataSettings,
     synthetic: Option<&SyntheticSettings>,
     seed: u64,
 ) -> Result<Dataset> {
+    let entity = || {
+        spec.entity
+            .as_deref()
+            .expect("resolved specs of real datasets always name an entity")
+    };
     match spec.kind {
         DatasetKind::Synthetic => {
             let settings = synthetic.cloned().unwrap_or_default();
             Ok(synthetic::generate(&settings, seed))
         }
-        DatasetKind::Smd => {
-            let machine = spec
-                .entity
-                .as_deref()
-                .expect("resolved SMD specs always name a machine");
-            smd::load_machine(data_dir, machine)
+        DatasetKind::Smd => smd::load_machine(data_dir, entity(), &settings.load_options()),
+        DatasetKind::Tep => tep::load_fault(data_dir, entity(), &settings.load_options()),
+        DatasetKind::Msl | DatasetKind::Smap => {
+            telemanom::load_channel(data_dir, spec.kind, entity(), &settings.load_options())
+        }
+        DatasetKind::Csv => {
+            let source = settings
+                .csv
+                .get(entity())
+                .expect("resolved user datasets are declared");
+            user::load_csv(data_dir, entity(), source, &settings.load_options())
+        }
+        DatasetKind::Npy => {
+            let source = settings
+                .npy
+                .get(entity())
+                .expect("resolved user datasets are declared");
+            user::load_npy(data_dir, entity(), source, &settings.load_options())
         }
     }
 }
 
+/// What to do with NaN or infinite values in the data files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissingValues {
+    /// Stop with an error naming the first such value.
+    #[default]
+    Reject,
+    /// Replace each by the last finite value of its sensor (a leading run takes the first finite
+    /// value), and log a warning with the count.
+    ForwardFill,
+}
+
+/// Options every loader follows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub missing: MissingValues,
+}
+
+/// The `[data]` table of an experiment file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSettings {
+    /// NaN and infinite values: `reject` (the default) or `forward-fill`.
+    #[serde(default)]
+    pub missing: MissingValues,
+    /// The user's CSV datasets by name, selected as `csv:<name>`.
+    #[serde(default)]
+    pub csv: BTreeMap<String, user::CsvSource>,
+    /// The user's NumPy datasets by name, selected as `npy:<name>`.
+    #[serde(default)]
+    pub npy: BTreeMap<String, user::NpySource>,
+}
+
+impl DataSettings {
+    /// The options handed to every loader.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            missing: self.missing,
+        }
+    }
+
+    /// Checks the declared user datasets: names and delimiters.
+    pub fn validate(&self) -> Result<()> {
+        for name in self.csv.keys().chain(self.npy.keys()) {
+            if !is_entity_name(name) {
+                return Err(crate::config::setting(
+                    "data.csv / data.npy",
+                    format!("{name:?}"),
+                    "dataset names may hold letters, digits, `-`, `_` and `.`",
+                ));
+            }
+        }
+        for (name, source) in &self.csv {
+            source.validate(name)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that a user dataset is declared and its files exist.
+    fn check_declared(&self, kind: DatasetKind, name: &str, data_dir: &Path) -> Result<()> {
+        let family = kind.family();
+        let declared: Vec<&String> = match kind {
+            DatasetKind::Csv => self.csv.keys().collect(),
+            _ => self.npy.keys().collect(),
+        };
+        if !declared.iter().any(|d| *d == name) {
+            return Err(crate::config::setting(
+                "sweep.dataset",
+                format!("\"{family}:{name}\""),
+                format!(
+                    "no [data.{family}.{name}] table declares it; declared {family} datasets: {}",
+                    if declared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        declared
+                            .iter()
+                            .map(|d| d.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            ));
+        }
+        let files = match kind {
+            DatasetKind::Csv => self.csv[name].files(),
+            _ => self.npy[name].files(),
+        };
+        for file in files {
+            let path = data_dir.join(file);
+            if !path.is_file() {
+                return Err(Error::DatasetMissing {
+                    name: format!("{family}:{name}"),
+                    path,
+                    hint: format!(
+                        "paths in [data.{family}.{name}] are relative to the data root {}",
+                        data_dir.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies the missing-value rule to a series read from `path`.
+///
+/// Rejecting names the first non-finite value by row and column (both 0-based, as in NumPy);
+/// filling returns how many values were replaced. A sensor with no finite value at all cannot be
+/// filled and is an error either way.
+pub fn handle_missing(series: &mut Series, path: &Path, missing: MissingValues) -> Result<usize> {
+    let Some(first) = series.values.iter().position(|v| !v.is_finite()) else {
+        return Ok(0);
+    };
+    let (row, col) = (first / series.cols, first % series.cols);
+    if missing == MissingValues::Reject {
+        return Err(Error::data(
+            path,
+            None,
+            format!(
+                "row {row}, column {col} holds {}; remove such values, or set `missing = \
+                 \"forward-fill\"` under [data] to replace them by the last finite value",
+                series.values[first]
+            ),
+        ));
+    }
+    let mut filled = 0;
+    for c in 0..series.cols {
+        let column = (0..series.rows).map(|r| series.values[r * series.cols + c]);
+        let Some(mut last) = column.clone().find(|v| v.is_finite()) else {
+            return Err(Error::data(
+                path,
+                None,
+                format!("column {c} holds no finite value, so it cannot be filled; remove it"),
+            ));
+        };
+        for r in 0..series.rows {
+            let v = &mut series.values[r * series.cols + c];
+            if v.is_finite() {
+                last = *v;
+            } else {
+                *v = last;
+                filled += 1;
+            }
+        }
+    }
+    tracing::warn!(
+        path = %path.display(),
+        values = filled,
+        "non-finite values replaced by the last finite value of their sensor"
+    );
+    Ok(filled)
+}
+
 /// Parses a text file of delimited numbers into a series, naming the line of every problem.
 ///
-/// Rows must all have the same number of fields, and every value must be finite.
-pub fn parse_numeric_table(path: &Path, text: &str, delimiter: char) -> Result<Series> {
+/// Fields are split at `delimiter`, or at runs of whitespace when it is `None`. Rows must all
+/// have the same number of fields. Non-finite values follow `options.missing`.
+pub fn parse_numeric_table(
+    path: &Path,
+    text: &str,
+    delimiter: Option<char>,
+    options: &LoadOptions,
+) -> Result<Series> {
     let mut values = Vec::new();
     let mut cols = 0;
     let mut rows = 0;
@@ -261,7 +506,11 @@ pub fn parse_numeric_table(path: &Path, text: &str, delimiter: char) -> Result<S
             continue;
         }
         let before = values.len();
-        for (col, field) in line.split(delimiter).enumerate() {
+        let fields: Box<dyn Iterator<Item = &str>> = match delimiter {
+            Some(delimiter) => Box::new(line.split(delimiter)),
+            None => Box::new(line.split_whitespace()),
+        };
+        for (col, field) in fields.enumerate() {
             let field = field.trim();
             let value: f32 = field.parse().map_err(|_| {
                 Error::data(
@@ -270,12 +519,14 @@ pub fn parse_numeric_table(path: &Path, text: &str, delimiter: char) -> Result<S
                     format!("column {} holds {field:?}, which is not a number", col + 1),
                 )
             })?;
-            if !value.is_finite() {
+            if !value.is_finite() && options.missing == MissingValues::Reject {
                 return Err(Error::data(
                     path,
                     Some(line_number),
                     format!(
-                        "column {} holds {field}; remove or impute non-finite values",
+                        "column {} holds {field}; remove such values, or set `missing = \
+                         \"forward-fill\"` under [data] to replace them by the last finite \
+                         value",
                         col + 1
                     ),
                 ));
@@ -297,7 +548,50 @@ pub fn parse_numeric_table(path: &Path, text: &str, delimiter: char) -> Result<S
     if rows == 0 {
         return Err(Error::data(path, None, "file holds no rows"));
     }
-    Ok(Series::new(values, rows, cols))
+    let mut series = Series::new(values, rows, cols);
+    handle_missing(&mut series, path, options.missing)?;
+    Ok(series)
+}
+
+/// Checks that a test series holds as many sensors as its training series.
+pub(crate) fn check_same_sensors(
+    train: &Series,
+    train_path: &Path,
+    test: &Series,
+    test_path: &Path,
+) -> Result<()> {
+    if train.cols == test.cols {
+        return Ok(());
+    }
+    Err(Error::data(
+        test_path,
+        None,
+        format!(
+            "test has {} sensors but train ({}) has {}; both must hold the same sensors",
+            test.cols,
+            train_path.display(),
+            train.cols
+        ),
+    ))
+}
+
+/// Names of the files in `dir` that end in `suffix`, with the suffix removed, sorted; `None`
+/// when the folder cannot be read.
+pub(crate) fn file_stems(dir: &Path, suffix: &str) -> Option<Result<Vec<String>>> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut stems = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => return Some(Err(Error::io(dir, e))),
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(suffix) {
+            stems.push(stem.to_owned());
+        }
+    }
+    stems.sort();
+    Some(Ok(stems))
 }
 
 /// Reads a file to a string, mapping the error to one that names the path.
@@ -311,20 +605,19 @@ mod tests {
 
     #[test]
     fn selector_parses_families() {
+        let parsed = |text: &str| text.parse::<DatasetSelector>().unwrap();
+        let selector = |kind, entity: Option<&str>| DatasetSelector {
+            kind,
+            entity: entity.map(String::from),
+        };
+        assert_eq!(parsed("synthetic"), selector(DatasetKind::Synthetic, None));
+        assert_eq!(parsed("smd"), selector(DatasetKind::Smd, None));
         assert_eq!(
-            "synthetic".parse::<DatasetSelector>().unwrap(),
-            DatasetSelector::Synthetic
+            parsed("smd:machine-1-5"),
+            selector(DatasetKind::Smd, Some("machine-1-5"))
         );
-        assert_eq!(
-            "smd".parse::<DatasetSelector>().unwrap(),
-            DatasetSelector::Smd { machine: None }
-        );
-        assert_eq!(
-            "smd:machine-1-5".parse::<DatasetSelector>().unwrap(),
-            DatasetSelector::Smd {
-                machine: Some("machine-1-5".into())
-            }
-        );
+        assert_eq!(parsed("msl:C-1"), selector(DatasetKind::Msl, Some("C-1")));
+        assert_eq!(parsed("tep:01"), selector(DatasetKind::Tep, Some("01")));
     }
 
     #[test]
@@ -340,16 +633,40 @@ mod tests {
     #[test]
     fn table_parse_reports_line() {
         let path = Path::new("t.txt");
-        let series = parse_numeric_table(path, "1,2\n3,1e-05\n", ',').unwrap();
+        let parse = |text| parse_numeric_table(path, text, Some(','), &LoadOptions::default());
+        let series = parse("1,2\n3,1e-05\n").unwrap();
         assert_eq!(series.rows, 2);
         assert_eq!(series.cols, 2);
         assert_eq!(series.row(1), &[3.0, 1e-5]);
-        let err = parse_numeric_table(path, "1,2\n3\n", ',').unwrap_err();
+        let err = parse("1,2\n3\n").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
-        let err = parse_numeric_table(path, "1,2\n3,x\n", ',').unwrap_err();
+        let err = parse("1,2\n3,x\n").unwrap_err();
         assert!(err.to_string().contains("\"x\""), "{err}");
-        let err = parse_numeric_table(path, "1,NaN\n", ',').unwrap_err();
+        let err = parse("1,NaN\n").unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");
-        assert!(parse_numeric_table(path, "\n", ',').is_err());
+        assert!(parse("\n").is_err());
+        let series = parse_numeric_table(path, "1 2\n3  4\n", None, &LoadOptions::default());
+        assert_eq!(series.unwrap().values, vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn forward_fill_replaces_non_finite_values() {
+        let path = Path::new("t.txt");
+        let fill = LoadOptions {
+            missing: MissingValues::ForwardFill,
+        };
+        let series = parse_numeric_table(path, "nan,1\n2,inf\n3,NaN\n", Some(','), &fill);
+        assert_eq!(series.unwrap().values, vec![2.0, 1.0, 2.0, 1.0, 3.0, 1.0]);
+        let err = parse_numeric_table(path, "nan,1\nnan,2\n", Some(','), &fill).unwrap_err();
+        assert!(
+            err.to_string().contains("column 0 holds no finite value"),
+            "{err}"
+        );
+        let mut series = Series::new(vec![1.0, f32::NAN], 1, 2);
+        let err = handle_missing(&mut series, path, MissingValues::Reject).unwrap_err();
+        assert!(
+            err.to_string().contains("row 0, column 1 holds NaN"),
+            "{err}"
+        );
     }
 }

@@ -13,7 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{AnomalySegment, Dataset, DatasetKind, DatasetSpec, parse_numeric_table, read_text};
+use super::{
+    AnomalySegment, Dataset, DatasetKind, DatasetSpec, LoadOptions, parse_numeric_table, read_text,
+};
 use crate::error::{Error, Result};
 
 const HINT: &str = "Download the ServerMachineDataset folder of the OmniAnomaly repository and \
@@ -28,20 +30,12 @@ pub fn root(data_dir: &Path) -> PathBuf {
 /// Lists the machines that have a training file, sorted by name.
 pub fn list_machines(data_dir: &Path) -> Result<Vec<String>> {
     let train_dir = root(data_dir).join("train");
-    let entries = std::fs::read_dir(&train_dir).map_err(|_| Error::DatasetMissing {
-        name: "smd".into(),
-        path: train_dir.clone(),
-        hint: HINT.into(),
-    })?;
-    let mut machines = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&train_dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(machine) = name.strip_suffix(".txt") {
-            machines.push(machine.to_owned());
-        }
-    }
-    machines.sort();
+    let machines =
+        super::file_stems(&train_dir, ".txt").ok_or_else(|| Error::DatasetMissing {
+            name: "smd".into(),
+            path: train_dir.clone(),
+            hint: HINT.into(),
+        })??;
     if machines.is_empty() {
         return Err(Error::DatasetMissing {
             name: "smd".into(),
@@ -75,27 +69,16 @@ pub fn check_machine(data_dir: &Path, machine: &str) -> Result<()> {
 }
 
 /// Loads one machine.
-pub fn load_machine(data_dir: &Path, machine: &str) -> Result<Dataset> {
+pub fn load_machine(data_dir: &Path, machine: &str, options: &LoadOptions) -> Result<Dataset> {
     check_machine(data_dir, machine)?;
     let root = root(data_dir);
     let file = |folder: &str| root.join(folder).join(format!("{machine}.txt"));
 
     let train_path = file("train");
-    let train = parse_numeric_table(&train_path, &read_text(&train_path)?, ',')?;
+    let train = parse_numeric_table(&train_path, &read_text(&train_path)?, Some(','), options)?;
     let test_path = file("test");
-    let test = parse_numeric_table(&test_path, &read_text(&test_path)?, ',')?;
-    if train.cols != test.cols {
-        return Err(Error::data(
-            &test_path,
-            None,
-            format!(
-                "test has {} columns but train ({}) has {}; both must hold the same sensors",
-                test.cols,
-                train_path.display(),
-                train.cols
-            ),
-        ));
-    }
+    let test = parse_numeric_table(&test_path, &read_text(&test_path)?, Some(','), options)?;
+    super::check_same_sensors(&train, &train_path, &test, &test_path)?;
     let label_path = file("test_label");
     let test_labels = parse_labels(&label_path, &read_text(&label_path)?)?;
     if test_labels.len() != test.rows {
