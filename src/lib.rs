@@ -9,7 +9,8 @@
 //! [`data`] loads and prepares series, [`model`] and [`training`] build and fit the networks,
 //! [`scoring`] turns reconstruction errors into anomaly scores, [`metrics`] measures them,
 //! [`attribution`] checks which sensors the scores blame, and [`runner`], [`report`] and
-//! [`plot`] run the sweep and write its results.
+//! [`plot`] run the sweep and write its results. [`shard`] splits a sweep between processes, and
+//! [`slurm`] writes and submits the Slurm array job that runs the shards on a cluster.
 
 pub mod attribution;
 pub mod backend;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod evaluation;
+mod lock;
 pub mod metrics;
 pub mod model;
 pub mod plot;
@@ -25,6 +27,8 @@ pub mod provenance;
 pub mod report;
 pub mod runner;
 pub mod scoring;
+pub mod shard;
+pub mod slurm;
 pub mod stats;
 pub mod tracking;
 pub mod training;

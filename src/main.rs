@@ -11,6 +11,8 @@ use sparse_lstm_ad::data::{DatasetSelector, describe as datasets, fetch};
 use sparse_lstm_ad::evaluation::{self, EvaluationSettings, ThresholdKind};
 use sparse_lstm_ad::report;
 use sparse_lstm_ad::runner::{self, RunOptions};
+use sparse_lstm_ad::shard::Shard;
+use sparse_lstm_ad::slurm;
 use sparse_lstm_ad::tracking::{self, RunState};
 use tracing_indicatif::IndicatifLayer;
 use tracing_subscriber::EnvFilter;
@@ -39,6 +41,8 @@ enum Command {
     Report(ReportArgs),
     /// List the done, failed, running, incomplete and missing runs of a results folder.
     Status(StatusArgs),
+    /// Write a Slurm array job that runs the sweep as shards, one array task each.
+    Slurm(SlurmArgs),
     /// List, describe and download datasets.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
@@ -187,6 +191,55 @@ struct RunArgs {
     /// Leave out datasets that are not present, with a warning, instead of stopping.
     #[arg(long)]
     skip_missing: bool,
+
+    /// Load and check every dataset and count the runs, without training.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Train only shard I of N (1-based): the runs at 0-based positions i of the expanded sweep
+    /// with i mod N = I - 1. Shards of one split may run at the same time into one results
+    /// folder; `report` then merges their tables.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+}
+
+#[derive(Debug, clap::Args)]
+struct SlurmArgs {
+    /// Experiment file (TOML), such as experiments/sweep.toml.
+    experiment: PathBuf,
+
+    /// Number of shards, one array task each.
+    #[arg(long)]
+    shards: usize,
+
+    /// Slurm partition of the tasks [default: the cluster's default partition].
+    #[arg(long)]
+    partition: Option<String>,
+
+    /// Time limit per task, in a Slurm time format such as 30:00, 4:00:00 or 2-00:00:00.
+    #[arg(long)]
+    time: Option<String>,
+
+    /// CPUs per task; each task trains this many runs at once [default: 1].
+    #[arg(long)]
+    cpus_per_task: Option<usize>,
+
+    /// Memory per task in Slurm units, such as 8G [default: the cluster's default].
+    #[arg(long)]
+    mem: Option<String>,
+
+    /// Root folder of the results; overrides `results_dir` of the experiment file. It must be
+    /// on a shared filesystem, mounted at the same path on every node.
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+
+    /// Root folder of the datasets; overrides `data_dir` of the experiment file.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+
+    /// Submit the array job with sbatch, and a job that merges the tables once it has ended.
+    #[arg(long)]
+    submit: bool,
 }
 
 fn main() -> ExitCode {
@@ -232,6 +285,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => status(args),
+        Command::Slurm(args) => write_slurm(args),
         Command::Datasets(DatasetsCommand::List(args)) => {
             print!("{}", datasets::list(&args.data_dir)?);
             Ok(ExitCode::SUCCESS)
@@ -384,12 +438,24 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(jobs) => jobs,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    if args.dry_run {
+        let plan = runner::plan(&experiment, args.skip_missing, args.shard)
+            .with_context(|| format!("experiment {} failed", args.experiment.display()))?;
+        println!(
+            "{} runs; {} datasets loaded and checked (the synthetic set once per seed)",
+            plan.runs.len(),
+            plan.entities()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = RunOptions {
         jobs,
         force: args.force,
         skip_missing: args.skip_missing,
+        shard: args.shard,
     };
-    // The first Ctrl-C stops the sweep cleanly; a second one ends the process at once.
+    // The first Ctrl-C, SIGTERM or SIGHUP stops the sweep cleanly. Slurm sends SIGTERM to a job
+    // that it cancels or stops at its time limit. A second signal ends the process at once.
     ctrlc::set_handler(|| {
         if runner::is_cancelled() {
             std::process::exit(130);
@@ -401,7 +467,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let outcome = runner::run_experiment(&experiment, &options)
         .with_context(|| format!("experiment {} failed", args.experiment.display()))?;
 
-    let table_path = outcome.output_dir.join(report::files::TABLE);
+    let table_path = outcome.tables_dir.join(report::files::TABLE);
     let table = std::fs::read_to_string(&table_path)
         .with_context(|| format!("cannot read {}", table_path.display()))?;
     println!("{table}");
@@ -419,6 +485,15 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         outcome.trained,
         outcome.output_dir.display()
     );
+    if let Some(shard) = args.shard {
+        eprintln!(
+            "shard {shard} done, its tables are in {}; once every shard is done, `{} report {}` \
+             merges all runs into one table",
+            outcome.tables_dir.display(),
+            env!("CARGO_PKG_NAME"),
+            outcome.output_dir.display()
+        );
+    }
     if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -435,4 +510,63 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::from(1))
+}
+
+fn write_slurm(args: SlurmArgs) -> anyhow::Result<ExitCode> {
+    let mut experiment = Experiment::from_file(&args.experiment)?;
+    if let Some(dir) = args.data_dir {
+        experiment.data_dir = dir;
+    }
+    if let Some(dir) = args.results_dir {
+        experiment.results_dir = dir;
+    }
+
+    let runs = slurm::count_runs(&experiment)
+        .with_context(|| format!("experiment {} failed", args.experiment.display()))?;
+    if args.shards > runs {
+        eprintln!(
+            "warning: {} shards for {runs} runs; the tasks above {runs} have no run to train",
+            args.shards
+        );
+    }
+    let options = slurm::SlurmOptions {
+        shards: args.shards,
+        partition: args.partition,
+        time: args.time,
+        cpus_per_task: args.cpus_per_task,
+        mem: args.mem,
+    };
+
+    let binary = std::env::current_exe().context("cannot find the path of this program")?;
+    let working_dir = std::env::current_dir().context("cannot read the working directory")?;
+    let scripts = slurm::write_scripts(&experiment, &options, &binary, &working_dir)?;
+    println!("{}", scripts.run.display());
+    eprintln!(
+        "{runs} runs in {} shards; array job script {}, merging job script {}, task logs in {}",
+        args.shards,
+        scripts.run.display(),
+        scripts.report.display(),
+        scripts.logs_dir.display()
+    );
+
+    if !args.submit {
+        eprintln!(
+            "submit with `sbatch {}`, then, once every task has ended, `sbatch {}` merges the \
+             tables",
+            scripts.run.display(),
+            scripts.report.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let submitted = slurm::submit(&scripts)?;
+    println!("{}", submitted.array_job);
+    eprintln!(
+        "submitted array job {} ({} tasks) and merging job {}; `{} status {}` shows progress",
+        submitted.array_job,
+        args.shards,
+        submitted.report_job,
+        env!("CARGO_PKG_NAME"),
+        scripts.output_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -52,18 +52,22 @@ impl Machine {
             .as_ref()
             .and_then(|_| git(&["status", "--porcelain", "--untracked-files=no"]))
             .map(|status| !status.is_empty());
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .or_else(|| std::env::var("COMPUTERNAME").ok())
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|| "unknown".to_owned());
         Machine {
             git_commit,
             git_dirty,
-            host,
+            host: host_name(),
         }
     }
+}
+
+/// Returns the name of this machine, or `unknown` where it cannot be read.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Returns the current UTC time in RFC 3339 form, to the second.

@@ -29,10 +29,15 @@ pub mod files {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place, so that a
-/// reader never sees a half-written file.
+/// reader never sees a half-written file. The temporary name contains the process id and a
+/// counter, so processes and threads that write the same path at once never write into each
+/// other's temporary file, and the last rename wins. The shards of a sweep all copy the
+/// experiment file this way.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
+    temporary.push(format!(".{}-{serial}.tmp", std::process::id()));
     let temporary = std::path::PathBuf::from(temporary);
     std::fs::write(&temporary, bytes).map_err(|e| Error::io(&temporary, e))?;
     std::fs::rename(&temporary, path).map_err(|e| Error::io(path, e))

@@ -27,10 +27,12 @@ use crate::data::prep::{self, Prepared};
 use crate::data::{self, Dataset, DatasetSpec};
 use crate::error::{Error, Result};
 use crate::evaluation::{self, EvaluationSettings, MetricSuite};
+use crate::lock::LockScope;
 use crate::model::{Autoencoder, Mask, ModelShape};
 use crate::provenance::{self, Machine, Provenance};
 use crate::report::{self, write_atomic};
 use crate::scoring::{Reconstructor, StepScorer, WindowPass, fit_scorer, point_scores};
+use crate::shard::Shard;
 use crate::tracking::{ResultsLock, read_complete, rescore};
 use crate::training::{Trained, TrainingJob, train};
 use crate::{attribution, metrics, plot};
@@ -74,6 +76,8 @@ pub struct RunOptions {
     pub force: bool,
     /// Leave out datasets that are not present instead of stopping.
     pub skip_missing: bool,
+    /// Train only this shard of the sweep; its tables go to `shards/I-of-N/`.
+    pub shard: Option<Shard>,
 }
 
 /// Whether a run finished.
@@ -139,6 +143,8 @@ pub struct RunRecord {
 pub struct SweepOutcome {
     /// `<results_dir>/<name>`.
     pub output_dir: PathBuf,
+    /// Folder of the tables written: `output_dir`, or the shard's folder under it.
+    pub tables_dir: PathBuf,
     /// One record per run of the sweep, in sweep order.
     pub records: Vec<RunRecord>,
     /// Runs trained by this invocation.
@@ -170,25 +176,37 @@ impl SweepOutcome {
     }
 }
 
-/// Runs every run of the experiment that has no complete folder yet, then writes
-/// `summary.csv`, `summary.parquet` and `table.md`.
-pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<SweepOutcome> {
+/// The runs of an experiment with their datasets, loaded and checked.
+pub struct Plan {
+    pub runs: Vec<RunSpec>,
+    datasets: BTreeMap<DatasetKey, Arc<Dataset>>,
+}
+
+impl Plan {
+    /// Datasets loaded: one per entity, and one per seed for the synthetic set.
+    pub fn entities(&self) -> usize {
+        self.datasets.len()
+    }
+}
+
+/// Expands the sweep, keeps the runs of `shard` (all runs for `None`), and loads and checks
+/// their datasets, without training: all input errors surface here.
+pub fn plan(experiment: &Experiment, skip_missing: bool, shard: Option<Shard>) -> Result<Plan> {
     let entities = data::resolve(
         &experiment.datasets,
         &experiment.data_dir,
         &experiment.data,
-        options.skip_missing,
+        skip_missing,
     )?;
-    let runs = experiment.expand(&entities);
+    let mut runs = experiment.expand(&entities);
+    if let Some(shard) = shard {
+        runs = shard.select(runs);
+    }
     let datasets = load_datasets(experiment, &runs)?;
     for run in &runs {
         let dataset = &datasets[&dataset_key(run)];
         prep::check_lengths(dataset, run.training.validation_fraction, run.window)?;
-    }
-    let device = backend::device(experiment.backend)?;
-
-    for run in &runs {
-        let k = datasets[&dataset_key(run)].train.cols;
+        let k = dataset.train.cols;
         if let Some(units) = run.sparse_units.filter(|&r| r > k) {
             return Err(crate::config::setting(
                 "sweep.sparse_units",
@@ -197,11 +215,22 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
             ));
         }
     }
+    Ok(Plan { runs, datasets })
+}
+
+/// Runs every run of the experiment that has no complete folder yet, then writes
+/// `summary.csv`, `summary.parquet` and `table.md`.
+pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<SweepOutcome> {
+    let Plan { runs, datasets } = plan(experiment, options.skip_missing, options.shard)?;
+    let device = backend::device(experiment.backend)?;
 
     let output_dir = experiment.results_dir.join(&experiment.name);
     let runs_dir = output_dir.join("runs");
     std::fs::create_dir_all(&runs_dir).map_err(|e| Error::io(&runs_dir, e))?;
-    let _lock = ResultsLock::acquire(&output_dir)?;
+    let _lock = match options.shard {
+        Some(shard) => ResultsLock::acquire_scope(&output_dir, LockScope::Shard(shard))?,
+        None => ResultsLock::acquire(&output_dir)?,
+    };
     let text = std::fs::read(&experiment.path).map_err(|e| Error::io(&experiment.path, e))?;
     write_atomic(&output_dir.join(crate::tracking::EXPERIMENT_COPY), &text)?;
 
@@ -234,6 +263,7 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
         complete = runs.len() - pending.len(),
         to_train = pending.len(),
         jobs = options.jobs,
+        shard = %options.shard.map_or("all".to_owned(), |s| s.to_string()),
         backend = %backend::describe(experiment.backend),
         "sweep starts"
     );
@@ -281,13 +311,21 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
     }
     let records: Vec<RunRecord> = records.into_iter().flatten().collect();
 
+    // A shard writes the tables of its own runs only, into its own folder, so that shards
+    // running at once never write the same file. `report` merges all run folders.
+    let tables_dir = match options.shard {
+        Some(shard) => shard.tables_dir(&output_dir),
+        None => output_dir.clone(),
+    };
+    std::fs::create_dir_all(&tables_dir).map_err(|e| Error::io(&tables_dir, e))?;
     report::write_reports(
-        &output_dir,
+        &tables_dir,
         &records,
         experiment.evaluation.point_adjusted_in_table,
     )?;
     Ok(SweepOutcome {
         output_dir,
+        tables_dir,
         records,
         trained,
         cancelled,

@@ -12,6 +12,8 @@ use tracing::warn;
 use crate::config::{Experiment, RunSpec};
 use crate::error::{Error, Result};
 use crate::evaluation::{self, EvaluationSettings};
+pub(crate) use crate::lock::ResultsLock;
+use crate::lock::lock_held;
 use crate::report;
 use crate::runner::{RunRecord, RunStatus, files, write_json};
 
@@ -56,67 +58,6 @@ pub(crate) fn rescore(
     metrics.evaluation = Some(suite);
     metrics.evaluation_settings = Some(settings.clone());
     write_json(&dir.join(files::RECORD), record)
-}
-
-/// A lock file that keeps two invocations from writing into one results folder. It holds the
-/// process id, and is removed when the lock is dropped.
-pub(crate) struct ResultsLock {
-    path: PathBuf,
-}
-
-impl ResultsLock {
-    pub(crate) fn acquire(dir: &Path) -> Result<ResultsLock> {
-        let path = dir.join(".lock");
-        let own = std::process::id().to_string();
-        loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    use std::io::Write as _;
-                    file.write_all(own.as_bytes())
-                        .map_err(|e| Error::io(&path, e))?;
-                    return Ok(ResultsLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid = std::fs::read_to_string(&path)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_owned();
-                    if process_alive(&pid) {
-                        return Err(Error::Locked {
-                            dir: dir.to_owned(),
-                            lock: path,
-                            pid,
-                        });
-                    }
-                    warn!(lock = %path.display(), pid, "removing a lock left by a process that is gone");
-                    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                }
-                Err(e) => return Err(Error::io(&path, e)),
-            }
-        }
-    }
-}
-
-impl Drop for ResultsLock {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            warn!(lock = %self.path.display(), error = %e, "cannot remove the lock file");
-        }
-    }
-}
-
-/// Whether a process with this id runs. Where `/proc` does not exist, every holder counts as
-/// running and the user removes a stale lock by hand.
-fn process_alive(pid: &str) -> bool {
-    if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
-        return false;
-    }
-    let proc = Path::new("/proc");
-    !proc.is_dir() || proc.join(pid).exists()
 }
 
 /// File name of the copy of the experiment file in a results folder.
@@ -229,11 +170,4 @@ pub fn sweep_status(
             (folder, state)
         })
         .collect())
-}
-
-/// Returns whether a live process holds the lock of a results folder.
-fn lock_held(output_dir: &Path) -> bool {
-    std::fs::read_to_string(output_dir.join(".lock"))
-        .map(|pid| process_alive(pid.trim()))
-        .unwrap_or(false)
 }

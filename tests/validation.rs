@@ -129,6 +129,58 @@ fn cases() -> Vec<Case> {
             expected: &["train.csv", "line 9", "\"abc\"", "not a number"],
         },
         Case {
+            name: "timestamp column absent",
+            files: vec![
+                (
+                    "train.csv",
+                    good.replace("timestamp,", "time,").into_bytes(),
+                ),
+                ("test.csv", good.clone().into_bytes()),
+            ],
+            settings: CSV_DATASET,
+            dataset: "csv:case",
+            window: 4,
+            expected: &[
+                "train.csv",
+                "line 1",
+                "no timestamp column \"timestamp\"",
+                "time, s1",
+            ],
+        },
+        Case {
+            name: "blank line inside csv",
+            files: vec![
+                ("train.csv", with_line(&good, 7, "").into_bytes()),
+                ("test.csv", good.clone().into_bytes()),
+            ],
+            settings: CSV_DATASET,
+            dataset: "csv:case",
+            window: 4,
+            expected: &["train.csv", "line 7", "the line is empty"],
+        },
+        Case {
+            name: "duplicate column name",
+            files: vec![
+                ("train.csv", good.replace("s1,s2", "s1,s1").into_bytes()),
+                ("test.csv", good.clone().into_bytes()),
+            ],
+            settings: CSV_DATASET,
+            dataset: "csv:case",
+            window: 4,
+            expected: &["train.csv", "line 1", "\"s1\" appears twice"],
+        },
+        Case {
+            name: "semicolons with the default delimiter",
+            files: vec![
+                ("train.csv", good.replace(',', ";").into_bytes()),
+                ("test.csv", good.clone().into_bytes()),
+            ],
+            settings: CSV_DATASET,
+            dataset: "csv:case",
+            window: 4,
+            expected: &["train.csv", "line 1", "contains ';'", "`delimiter`"],
+        },
+        Case {
             name: "train and test sensors differ",
             files: vec![
                 ("train.csv", good.clone().into_bytes()),
@@ -152,7 +204,7 @@ fn cases() -> Vec<Case> {
             settings: CSV_DATASET,
             dataset: "csv:case",
             window: 4,
-            expected: &["test.csv", "line 2", "holds 2", "0 or 1"],
+            expected: &["test.csv", "line 2", "holds \"2\"", "0 or 1"],
         },
         Case {
             name: "no label column",
@@ -286,6 +338,7 @@ fn bad_input_is_rejected_before_training() {
         jobs: 1,
         force: false,
         skip_missing: false,
+        shard: None,
     };
     let mut failures = Vec::new();
     for case in cases() {

@@ -17,12 +17,21 @@ pub fn list(data_dir: &Path) -> Result<String> {
          |---|---|---|---|---|---|---|\n",
     );
     for name in super::fetch::known() {
-        let presence = super::fetch::presence(name, data_dir)?;
+        let presence = match super::fetch::presence(name, data_dir) {
+            Ok(presence) => presence,
+            Err(e) => {
+                let _ = writeln!(out, "| {name} | unreadable: {e} | | | | | |");
+                continue;
+            }
+        };
         let selector: DatasetSelector = name.parse()?;
         let entities = match super::resolve(&[selector], data_dir, &DataSettings::default(), false)
         {
             Ok(specs) => specs.len().to_string(),
-            Err(_) => format!("none: `sparse-lstm-ad datasets fetch {name}`"),
+            Err(crate::error::Error::DatasetMissing { .. }) => {
+                format!("none: `sparse-lstm-ad datasets fetch {name}`")
+            }
+            Err(e) => format!("unreadable: {e}"),
         };
         let expected = presence
             .expected

@@ -568,14 +568,13 @@ impl Client {
             .base_url
             .as_deref()
             .map(str::trim)
-            .filter(|base| !base.is_empty())
             .map(str::to_owned);
         if let Some(base) = &base_url
             && !(base.starts_with("http://") || base.starts_with("https://"))
         {
             return Err(Error::Setting {
                 key: "base_url".to_owned(),
-                value: base.clone(),
+                value: format!("{base:?}"),
                 expected: "an http:// or https:// URL".to_owned(),
             });
         }
@@ -1115,7 +1114,16 @@ fn fetch_telemanom(
     };
     fetch_file(client, &archive, &mut archive_sums, summary)?;
     let archive_file = downloads.join(TELEMANOM_ARCHIVE);
-    let extracted = extract_channels(&archive_file, &needed, &channels.all, &dir, &mut sums)?;
+    let extracted = match extract_channels(&archive_file, &needed, &channels.all, &dir, &mut sums) {
+        Ok(extracted) => extracted,
+        Err(e) => {
+            // The archive passed no digest check, so a damaged or incomplete one must not be
+            // trusted by the next fetch: forget it and its recorded digest.
+            archive_sums.forget(TELEMANOM_ARCHIVE)?;
+            remove_if_present(&archive_file)?;
+            return Err(e);
+        }
+    };
     summary.extracted += extracted;
     summary.unverified += extracted;
     Ok(())
@@ -1253,7 +1261,10 @@ fn extract_channels(
         Error::data(
             archive_path,
             None,
-            format!("{message}; delete the archive and run fetch again"),
+            format!(
+                "{message}. The archive is deleted, so running fetch again downloads it anew; if \
+                 this repeats, check the base URL"
+            ),
         )
     };
     let file = File::open(archive_path).map_err(|e| Error::io(archive_path, e))?;
@@ -1318,12 +1329,21 @@ fn extract_channels(
             .map_err(|e| archive_error(format!("cannot read member `{name}` ({e})")))?;
         extract_member(&mut member, name, archive_path, dir, path, sums)?;
     }
-    for path in needed.iter().filter(|path| !chosen.contains_key(*path)) {
-        warn!(
-            archive = %archive_path.display(),
-            "the archive has no member for {path}; that file is missing from {}",
+    let absent: BTreeSet<String> = needed
+        .iter()
+        .filter(|path| !chosen.contains_key(*path))
+        .cloned()
+        .collect();
+    if !absent.is_empty() {
+        return Err(archive_error(format!(
+            "the archive has no member for {} of the {} files needed ({}), so it is incomplete \
+             or from another release; the {} files found were extracted to {}",
+            absent.len(),
+            needed.len(),
+            join(&absent),
+            chosen.len(),
             dir.display()
-        );
+        )));
     }
     if !unlisted.is_empty() {
         info!(
@@ -1467,6 +1487,18 @@ impl Checksums {
             return Ok(());
         }
         self.digests.insert(path.to_owned(), digest.to_owned());
+        self.save()
+    }
+
+    /// Removes the digest recorded for `path`, if any.
+    fn forget(&mut self, path: &str) -> Result<()> {
+        if self.digests.remove(path).is_none() {
+            return Ok(());
+        }
+        self.save()
+    }
+
+    fn save(&self) -> Result<()> {
         let text: String = self
             .digests
             .iter()
@@ -2410,6 +2442,51 @@ mod tests {
 
         let error = fetch("msl", root.path(), &server.options(&["P-1"])).unwrap_err();
         assert!(matches!(error, Error::Setting { .. }), "{error}");
+    }
+
+    #[test]
+    fn empty_base_url_is_rejected() {
+        let root = tempfile::tempdir().unwrap();
+        let options = FetchOptions {
+            base_url: Some(" ".into()),
+            ..FetchOptions::default()
+        };
+
+        let error = fetch("tep", root.path(), &options).unwrap_err();
+
+        assert!(matches!(error, Error::Setting { .. }), "{error}");
+        assert!(error.to_string().contains("http://"), "{error}");
+    }
+
+    #[test]
+    fn incomplete_archive_is_forgotten() {
+        let Some(copies) = dataset_copies() else {
+            return;
+        };
+        let labels = copies.join("msl").join(TELEMANOM_LABELS);
+        let members: Vec<(String, Vec<u8>)> = telemanom_members(&labels)
+            .into_iter()
+            .filter(|(name, _)| !name.ends_with("/C-2.npy"))
+            .collect();
+        let files = HashMap::from([
+            (TELEMANOM_LABELS.to_owned(), fs::read(&labels).unwrap()),
+            ("data.zip".to_owned(), build_zip(&members)),
+        ]);
+        let server = TestServer::start(files);
+        let root = tempfile::tempdir().unwrap();
+
+        let error = fetch("msl", root.path(), &server.options(&["C-1", "C-2"])).unwrap_err();
+
+        let text = error.to_string();
+        assert!(text.contains("no member for 2 of the 4 files"), "{text}");
+        let downloads = root.path().join(DOWNLOADS_DIR);
+        assert!(!downloads.join(TELEMANOM_ARCHIVE).exists());
+        let sums = Checksums::load(&downloads).unwrap();
+        assert_eq!(sums.get(TELEMANOM_ARCHIVE), None);
+        // The complete archive is then accepted: no stale digest stands in its way.
+        server.set_file("data.zip", build_zip(&telemanom_members(&labels)));
+        let summary = fetch("msl", root.path(), &server.options(&["C-1", "C-2"])).unwrap();
+        assert_eq!(summary.extracted, 2);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A reader for NumPy `.npy` files (format versions 1 to 3).
 //!
 //! Only what time series come in is supported: little-endian floats and integers, booleans,
-//! one or two dimensions, C or Fortran order. Values are widened to `f64`; callers narrow them.
+//! one or two dimensions, C or Fortran order. Values are widened to `f64`, and callers narrow them.
 
 use std::path::Path;
 
@@ -181,14 +181,14 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<NpyArray> {
     Ok(NpyArray { shape, values })
 }
 
-/// The text after `'key':` in a header dict, with leading spaces removed.
+/// Finds the text after `'key':` in a header dict, with leading spaces removed.
 fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let quoted = format!("'{key}':");
     let at = header.find(&quoted)?;
     Some(header[at + quoted.len()..].trim_start())
 }
 
-/// Writes a 2-D `<f8` array in format version 1, for tests and examples.
+/// Encodes a 2-D `<f8` array (1-D when `cols` is 0) in format version 1, for tests and examples.
 pub fn encode_f64(rows: usize, cols: usize, values: &[f64]) -> Vec<u8> {
     let shape = if cols == 0 {
         format!("({rows},)")

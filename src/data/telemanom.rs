@@ -6,9 +6,9 @@
 //! <data_dir>/msl/labeled_anomalies.csv      chan_id,spacecraft,anomaly_sequences,class,num_values
 //! ```
 //!
-//! SMAP uses the same layout under `smap/`. The CSV lists the channels of both spacecraft; the
-//! rows of the other one are ignored, so the whole published archive may be unpacked into either
-//! folder. `anomaly_sequences` holds inclusive `[start, end]` test row ranges.
+//! SMAP uses the same layout under `smap/`. The CSV lists the channels of both spacecraft. Rows
+//! of the other spacecraft are ignored, so the whole published archive may be unpacked into
+//! either folder. `anomaly_sequences` holds inclusive `[start, end]` test row ranges.
 //!
 //! Two defects of the public CSV are handled in the open: a channel listed twice gets the union
 //! of its rows' ranges, with a warning; a channel file without a CSV row is left out of the
@@ -53,13 +53,14 @@ struct LabelRow {
     num_values: usize,
 }
 
-/// The CSV rows of one spacecraft by channel; a channel listed twice keeps every row.
+/// Reads the CSV rows of one spacecraft by channel. A channel listed twice keeps every row.
 fn read_labels(path: &Path, kind: DatasetKind) -> Result<BTreeMap<String, Vec<LabelRow>>> {
     let text = super::read_text(path)?;
     parse_labels(path, &text, spacecraft(kind))
 }
 
 fn parse_labels(path: &Path, text: &str, craft: &str) -> Result<BTreeMap<String, Vec<LabelRow>>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines().enumerate();
     let header = lines.next().map(|(_, h)| split_csv(h)).unwrap_or_default();
     let column = |name: &str| {
@@ -204,7 +205,7 @@ pub fn list_channels(data_dir: &Path, kind: DatasetKind) -> Result<Vec<String>> 
     Ok(channels)
 }
 
-/// Whether the CSV lists `channel` for the other spacecraft.
+/// Checks whether the CSV lists `channel` for the other spacecraft.
 fn listed_for_other(csv: &Path, channel: &str, kind: DatasetKind) -> Result<bool> {
     let other = match kind {
         DatasetKind::Smap => DatasetKind::Msl,

@@ -8,7 +8,7 @@
 //! Values are separated by whitespace. Each entity is one fault: the model trains on the normal
 //! run `d00.dat` and is tested on `dNN_te.dat`, whose first [`FAULT_ONSET`] samples are normal
 //! and the rest faulty. The faulty training runs `dNN.dat` are not used, because training data
-//! must be normal. `d00_te.dat` holds no anomaly, so no metric exists for it and it is not an
+//! must be normal. `d00_te.dat` contains no anomaly, so no metric exists for it and it is not an
 //! entity.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 
 /// Test samples before the fault is introduced.
 pub const FAULT_ONSET: usize = 160;
+
+/// Rows of each published test run.
+const PUBLISHED_TEST_ROWS: usize = 960;
 
 const HINT: &str = "Download the Braatz TEP files (d00.dat and dNN_te.dat) and place them in \
                     <data_dir>/tep (see datasets/README.md, or run `sparse-lstm-ad datasets \
@@ -109,11 +112,12 @@ pub fn load_fault(data_dir: &Path, fault: &str, options: &LoadOptions) -> Result
             &train_path,
             None,
             format!(
-                "{} rows of {} values match neither orientation of the {} variables of {}",
+                "{} rows of {} values, but {} has {} columns: the normal run must hold the same \
+                 variables as the test runs (52 in the published files), in either orientation",
                 stored.rows,
                 stored.cols,
-                test.cols,
-                test_path.display()
+                test_path.display(),
+                test.cols
             ),
         ));
     };
@@ -127,6 +131,14 @@ pub fn load_fault(data_dir: &Path, fault: &str, options: &LoadOptions) -> Result
                 test.rows
             ),
         ));
+    }
+    if test.rows != PUBLISHED_TEST_ROWS {
+        tracing::warn!(
+            path = %test_path.display(),
+            rows = test.rows,
+            "the published test runs have {PUBLISHED_TEST_ROWS} rows; rows from {FAULT_ONSET} on \
+             are labelled faulty all the same"
+        );
     }
     let test_labels = (0..test.rows).map(|t| t >= FAULT_ONSET).collect();
     Ok(Dataset {

@@ -7,7 +7,7 @@
 //! train = "plant/train.csv"      # relative to the data root
 //! test = "plant/test.csv"
 //! delimiter = ","                # one character; "\t" for tabs
-//! timestamp = "timestamp"        # dropped when present; "" when no column is a timestamp
+//! timestamp = "timestamp"        # dropped; "" when no column is a timestamp
 //! label = "is_anomaly"           # 0/1; required in the test file, optional in the train file
 //! ```
 //!
@@ -35,7 +35,8 @@ pub struct CsvSource {
     /// Field separator: one character.
     #[serde(default = "default_delimiter")]
     pub delimiter: String,
-    /// Name of a timestamp column, dropped when present; empty when there is none.
+    /// Name of the timestamp column, which is dropped; empty when there is none. A name that
+    /// matches no column is an error, so that a timestamp is never read as a sensor.
     #[serde(default = "default_timestamp")]
     pub timestamp: String,
     /// Name of the 0/1 label column.
@@ -123,46 +124,88 @@ struct CsvTable {
     labels: Option<Vec<bool>>,
 }
 
-/// Checks that every line has as many fields as the header, outside quoted fields.
-fn check_ragged(path: &Path, text: &str, separator: u8) -> Result<()> {
-    let separator = separator as char;
-    let mut expected = None;
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut fields = 1;
-        let mut quoted = false;
-        for c in line.chars() {
-            if c == '"' {
-                quoted = !quoted;
-            } else if c == separator && !quoted {
-                fields += 1;
-            }
-        }
-        match expected {
-            None => expected = Some(fields),
-            Some(n) if n != fields => {
-                return Err(Error::data(
-                    path,
-                    Some(index + 1),
-                    format!(
-                        "{fields} fields where the header has {n}; every row needs one value per \
-                         column (check the delimiter setting, now {separator:?})"
-                    ),
-                ));
-            }
-            Some(_) => {}
+/// Splits a line at `separator` outside double quotes and removes the quotes.
+fn split_fields(line: &str, separator: char) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c == separator && !quoted => fields.push(String::new()),
+            c => fields.last_mut().expect("never empty").push(c),
         }
     }
-    if expected.is_none() {
+    fields
+}
+
+/// Checks the layout of a CSV text and returns it without trailing blank lines, with the header
+/// names.
+///
+/// Rejected: line breaks made of CR alone, blank lines before the last row, a header that looks
+/// split at the wrong delimiter, duplicate column names and rows with another number of fields
+/// than the header.
+fn check_layout<'a>(path: &Path, text: &'a str, separator: u8) -> Result<(&'a str, Vec<String>)> {
+    let separator = separator as char;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text).trim_end();
+    if text.contains('\r') && !text.contains('\n') {
         return Err(Error::data(
             path,
             None,
-            "the file is empty; expected a header line",
+            "lines end in a carriage return alone; convert the line breaks to LF or CRLF",
         ));
     }
-    Ok(())
+    let mut lines = text.lines().enumerate();
+    let header = split_fields(lines.next().map_or("", |(_, h)| h), separator);
+    if header.iter().all(|h| h.trim().is_empty()) {
+        return Err(Error::data(path, Some(1), "the header line is empty"));
+    }
+    if header.len() == 1
+        && let Some(other) = [',', ';', '\t', '|']
+            .iter()
+            .find(|&&c| header[0].contains(c))
+    {
+        return Err(Error::data(
+            path,
+            Some(1),
+            format!(
+                "the header {:?} is one column when split at {separator:?} but contains \
+                 {other:?}; set `delimiter` to the file's separator",
+                header[0]
+            ),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(duplicate) = header.iter().find(|h| !seen.insert(h.as_str())) {
+        return Err(Error::data(
+            path,
+            Some(1),
+            format!(
+                "column {duplicate:?} appears twice in the header; give every column its own name"
+            ),
+        ));
+    }
+    for (index, line) in lines {
+        if line.trim().is_empty() {
+            return Err(Error::data(
+                path,
+                Some(index + 1),
+                "the line is empty; remove it (blank lines are accepted only at the end)",
+            ));
+        }
+        let fields = split_fields(line, separator).len();
+        if fields != header.len() {
+            return Err(Error::data(
+                path,
+                Some(index + 1),
+                format!(
+                    "{fields} fields where the header has {}; every row needs one value per \
+                     column (check the delimiter setting, now {separator:?})",
+                    header.len()
+                ),
+            ));
+        }
+    }
+    Ok((text, header))
 }
 
 fn polars_error(path: &Path, e: PolarsError) -> Error {
@@ -171,13 +214,27 @@ fn polars_error(path: &Path, e: PolarsError) -> Error {
 
 fn read_csv(path: &Path, source: &CsvSource, options: &LoadOptions) -> Result<CsvTable> {
     let text = super::read_text(path)?;
-    check_ragged(path, &text, source.separator())?;
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let (text, header) = check_layout(path, &text, source.separator())?;
+    let columns_list = || header.join(", ");
+    if !source.timestamp.is_empty() && !header.contains(&source.timestamp) {
+        return Err(Error::data(
+            path,
+            Some(1),
+            format!(
+                "no timestamp column {:?} among the columns [{}]; name the timestamp column in \
+                 `timestamp`, or set `timestamp = \"\"` when the file has none",
+                source.timestamp,
+                columns_list()
+            ),
+        ));
+    }
+    // Every column is read as text and parsed here, so that each bad value is reported with its
+    // line in the same words, whatever type the CSV reader would have inferred.
     let frame = CsvReadOptions::default()
         .with_has_header(true)
-        .with_infer_schema_length(None)
+        .with_infer_schema_length(Some(0))
         .with_parse_options(CsvParseOptions::default().with_separator(source.separator()))
-        .into_reader_with_file_handle(file)
+        .into_reader_with_file_handle(std::io::Cursor::new(text.as_bytes()))
         .finish()
         .map_err(|e| polars_error(path, e))?;
     let rows = frame.height();
@@ -193,10 +250,10 @@ fn read_csv(path: &Path, source: &CsvSource, options: &LoadOptions) -> Result<Cs
         if !source.timestamp.is_empty() && name == source.timestamp {
             continue;
         }
-        let values = numeric_column(path, column)?;
         if name == source.label {
-            labels = Some(label_values(path, name, &values)?);
+            labels = Some(label_values(path, column)?);
         } else {
+            let values = numeric_column(path, column)?;
             sensors.push(name.to_owned());
             columns.push(values);
         }
@@ -242,7 +299,7 @@ fn read_csv(path: &Path, source: &CsvSource, options: &LoadOptions) -> Result<Cs
     })
 }
 
-/// A column as optional floats; text that is not a number is an error naming its line.
+/// Converts a column to optional floats. Text that is not a number is an error naming its line.
 fn numeric_column(path: &Path, column: &Column) -> Result<Vec<Option<f64>>> {
     let name = column.name().as_str();
     if let DataType::String = column.dtype() {
@@ -255,8 +312,8 @@ fn numeric_column(path: &Path, column: &Column) -> Result<Vec<Option<f64>>> {
                     path,
                     Some(r + 2),
                     format!(
-                        "column {name:?} holds {text:?}, which is not a number; a timestamp \
-                         column must be named in `timestamp`"
+                        "column {name:?} holds {text:?}, which is not a number; write numbers \
+                         with a decimal point, and name a timestamp column in `timestamp`"
                     ),
                 ));
             }
@@ -284,21 +341,36 @@ fn numeric_column(path: &Path, column: &Column) -> Result<Vec<Option<f64>>> {
     Ok(floats.iter().collect())
 }
 
-fn label_values(path: &Path, name: &str, values: &[Option<f64>]) -> Result<Vec<bool>> {
-    values
+fn label_values(path: &Path, column: &Column) -> Result<Vec<bool>> {
+    let name = column.name().as_str();
+    let invalid = |line: usize, shown: String| {
+        Error::data(
+            path,
+            Some(line),
+            format!("label column {name:?} holds {shown}; labels must be 0 or 1"),
+        )
+    };
+    if let DataType::String = column.dtype() {
+        let strings = column.str().map_err(|e| polars_error(path, e))?;
+        return strings
+            .iter()
+            .enumerate()
+            .map(|(r, value)| match value.map(str::trim) {
+                Some("0" | "0.0") => Ok(false),
+                Some("1" | "1.0") => Ok(true),
+                Some(other) => Err(invalid(r + 2, format!("{other:?}"))),
+                None => Err(invalid(r + 2, "an empty field".into())),
+            })
+            .collect();
+    }
+    numeric_column(path, column)?
         .iter()
         .enumerate()
         .map(|(r, value)| match value {
             Some(v) if *v == 0.0 => Ok(false),
             Some(v) if *v == 1.0 => Ok(true),
-            other => Err(Error::data(
-                path,
-                Some(r + 2),
-                format!(
-                    "label column {name:?} holds {}; labels must be 0 or 1",
-                    other.map_or("an empty field".to_string(), |v| v.to_string())
-                ),
-            )),
+            Some(v) => Err(invalid(r + 2, v.to_string())),
+            None => Err(invalid(r + 2, "an empty field".into())),
         })
         .collect()
 }
@@ -330,9 +402,10 @@ pub fn load_csv(
             &test_path,
             Some(1),
             format!(
-                "no label column {:?}; add one holding 0 or 1 per row, or name the right column \
-                 in `label`",
-                source.label
+                "no label column {:?} among the columns [{}]; add one holding 0 or 1 per row, or \
+                 name the right column in `label`",
+                source.label,
+                test.sensors.join(", ")
             ),
         )
     })?;
