@@ -10,11 +10,13 @@
 //! [`scoring`] turns reconstruction errors into anomaly scores, [`metrics`] measures them,
 //! [`attribution`] checks which sensors the scores blame, and [`runner`], [`report`] and
 //! [`plot`] run the sweep and write its results. [`shard`] splits a sweep between processes, and
-//! [`slurm`] writes and submits the Slurm array job that runs the shards on a cluster.
+//! [`slurm`] writes and submits the Slurm array job that runs the shards on a cluster. [`bench`]
+//! times training and scoring on random data.
 
 pub mod attribution;
 pub mod backend;
 pub mod baseline;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sparse_lstm_ad::bench::{self, BenchOptions, BenchReport};
 use sparse_lstm_ad::config::{DEFAULT_DATA_DIR, Experiment};
 use sparse_lstm_ad::data::{DatasetSelector, describe as datasets, fetch};
 use sparse_lstm_ad::evaluation::{self, EvaluationSettings, ThresholdKind};
@@ -46,6 +47,37 @@ enum Command {
     /// List, describe and download datasets.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Time training and scoring of the three network variants on random data (CPU backend).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Timed Adam steps per configuration and variant, after 3 untimed ones.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+
+    /// Timed scoring batches of 256 windows per configuration and variant.
+    #[arg(long, default_value_t = 5)]
+    scoring_batches: usize,
+
+    /// Configuration: canonical (k=38, l=100, h=64), high-dim (k=200, l=50, h=128) or all;
+    /// batch 64 in both.
+    #[arg(long, default_value = "all")]
+    config: String,
+
+    /// Size of the rayon thread pool that burn's CPU backend computes in [default: number of
+    /// CPU cores]. `run --jobs N` trains its N runs at once in one pool of N threads.
+    #[arg(long)]
+    threads: Option<usize>,
+
+    /// Seed of the weights and the random data.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// Also write the numbers as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,7 +343,65 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Datasets(DatasetsCommand::Describe(args)) => describe(args),
+        Command::Bench(args) => run_bench(args),
     }
+}
+
+fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let configs = bench::configs_named(&args.config).ok_or_else(|| {
+        anyhow::anyhow!(
+            "invalid --config {:?}: expected canonical, high-dim or all",
+            args.config
+        )
+    })?;
+    if args.steps == 0 || args.scoring_batches == 0 {
+        anyhow::bail!("--steps and --scoring-batches must be at least 1");
+    }
+    let threads = match args.threads {
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(threads) => threads,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let options = BenchOptions {
+        steps: args.steps,
+        scoring_batches: args.scoring_batches,
+        seed: args.seed,
+        ..BenchOptions::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .with_context(|| format!("cannot start {threads} threads"))?;
+    let device = burn::tensor::Device::flex();
+    let report = pool.install(|| {
+        let peak = bench::measure_machine_peak(&device);
+        println!(
+            "peak: {:.1} GFLOP/s (f32 matmul {n}x{n}x{n}, best of {repeats}), {threads} threads",
+            peak.gflops,
+            n = peak.size,
+            repeats = bench::PEAK_MATMUL_REPEATS
+        );
+        println!(
+            "{} timed Adam steps, {} scoring batches of {} windows; GFLOP/s are estimates \
+             (see src/bench.rs)",
+            options.steps, options.scoring_batches, options.scoring_batch_size
+        );
+        println!("{}", bench::header());
+        let rows = bench::run(&configs, &options, &device, |row| {
+            println!("{}", bench::format_row(row, peak.gflops));
+        });
+        BenchReport {
+            threads,
+            options,
+            peak,
+            rows,
+        }
+    });
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {

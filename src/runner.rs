@@ -56,7 +56,7 @@ pub mod files {
 }
 
 /// Windows per batch in the scoring passes, which need no gradients.
-const SCORING_BATCH: usize = 256;
+pub const SCORING_BATCH: usize = 256;
 
 /// Settings and handles shared by every run of a sweep.
 struct SweepContext<'a> {

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -77,7 +77,7 @@ pub fn train(
     let settings = job.settings;
     let mut starts = window_starts(train.rows, job.window, settings.train_stride);
     let mut rng = ChaCha8Rng::seed_from_u64(job.seed ^ 0x5_4FF1E);
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    let mut optimizer = adam();
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Autoencoder)> = None;
     let (loss_l1, threshold) = match job.l1_mode {
@@ -94,8 +94,14 @@ pub fn train(
                 return Err(Error::Cancelled);
             }
             let input = windows_tensor(train, batch, job.window, job.device);
-            let (objective, _) = loss(&model, input, loss_l1);
-            let value = objective.clone().into_scalar::<f32>() as f64;
+            let value;
+            (model, value) = train_step(
+                model,
+                &mut optimizer,
+                input,
+                loss_l1,
+                settings.learning_rate,
+            );
             if !value.is_finite() {
                 return Err(Error::Training(format!(
                     "the training loss became {value} in epoch {epoch}; lower \
@@ -104,8 +110,6 @@ pub fn train(
                 )));
             }
             loss_sum += value * batch.len() as f64;
-            let gradients = GradientsParams::from_grads(objective.backward(), &model);
-            model = optimizer.step(settings.learning_rate, model, gradients);
             if threshold > 0.0 {
                 model = model.soft_threshold(threshold);
             }
@@ -154,6 +158,26 @@ pub fn train(
         history,
         best_epoch,
     })
+}
+
+/// Adam with epsilon 1e-7 (the Keras default) and burn's other defaults, as every run uses.
+pub fn adam() -> ModuleOptimizer {
+    AdamConfig::new().with_epsilon(1e-7).init()
+}
+
+/// Runs one Adam step on a batch `[B, l, k]` of the objective with L1 strength `l1`. Returns
+/// the updated model and the batch objective before the step.
+pub fn train_step(
+    model: Autoencoder,
+    optimizer: &mut ModuleOptimizer,
+    input: Tensor<3>,
+    l1: f64,
+    learning_rate: f64,
+) -> (Autoencoder, f64) {
+    let (objective, _) = loss(&model, input, l1);
+    let value = objective.clone().into_scalar::<f32>() as f64;
+    let gradients = GradientsParams::from_grads(objective.backward(), &model);
+    (optimizer.step(learning_rate, model, gradients), value)
 }
 
 /// Mean validation objective and MSE over all validation windows.

@@ -199,11 +199,23 @@ fn every_subcommand_has_help() {
         vec!["evaluate", "--help"],
         vec!["report", "--help"],
         vec!["status", "--help"],
+        vec!["bench", "--help"],
     ] {
         let output = binary().args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
         assert!(!output.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn bench_rejects_unknown_config() {
+    let output = binary()
+        .args(["bench", "--config", "huge"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("invalid --config \"huge\""), "{message}");
 }
 
 #[test]

@@ -18,9 +18,10 @@ use super::{
 };
 use crate::error::{Error, Result};
 
-const HINT: &str = "Download the ServerMachineDataset folder of the OmniAnomaly repository and \
-                    place it as <data_dir>/smd (see datasets/README.md), or point `data_dir` in \
-                    the experiment file or `--data-dir` at a folder that holds smd/";
+const HINT: &str = "Run `sparse-lstm-ad datasets fetch smd`, or place the ServerMachineDataset \
+                    folder of the OmniAnomaly repository as <data_dir>/smd (see \
+                    datasets/README.md), or point `data_dir` in the experiment file or \
+                    `--data-dir` at a folder that holds smd/";
 
 /// The folder of the SMD copy under a data root.
 pub fn root(data_dir: &Path) -> PathBuf {
