@@ -624,8 +624,8 @@ pub struct RunSpec {
     pub scoring: ScoringSettings,
     /// Generator settings, present only for the synthetic dataset.
     pub synthetic: Option<SyntheticSettings>,
-    /// Data settings that change what the run reads; absent (and so outside the id) when they
-    /// are the defaults, so that ids of runs on published datasets stay stable.
+    /// Data settings that change what the run reads. They are absent, and so outside the id,
+    /// when they are the defaults, so that ids of runs on published datasets stay stable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<RunData>,
 }

@@ -1,12 +1,12 @@
 //! Lock files that keep conflicting writers out of a results folder.
 //!
-//! An unsharded `run` and `report` hold `.lock`, which excludes every other writer. Shard `I/N`
-//! of a sharded run holds `.lock-shard-I-of-N`, so that the shards of one split run at the same
-//! time, while a second process for the same shard, a shard of a split into another number of
-//! shards (whose runs overlap), an unsharded run and `report` are kept out.
+//! An unsharded `run` and `report` take `.lock`, which excludes every other writer. Shard `I/N`
+//! of a sharded run takes `.lock-shard-I-of-N`, so the shards of one split run at the same time.
+//! A second process for the same shard is kept out, and so are a shard of a split into another
+//! number of shards (whose runs overlap), an unsharded run and `report`.
 //!
-//! A process first creates its own lock file, then lists the other lock files of the folder;
-//! when one of them conflicts and its holder is alive, it deletes its own file again and fails.
+//! A process first creates its own lock file, then lists the other lock files of the folder.
+//! When one of them conflicts and its holder is alive, it deletes its own file again and fails.
 //! Two processes that start at the same moment may both fail, but never both succeed. The lock
 //! file is created by hard-linking a complete temporary file, which is atomic on local
 //! filesystems and on NFS, so a reader never sees a lock without its holder.
@@ -258,8 +258,8 @@ pub(crate) fn lock_held(output_dir: &Path) -> bool {
         .any(|holder| holder.is_alive(&current))
 }
 
-/// Whether a process with this id runs. Where `/proc` does not exist, every holder counts as
-/// running and the user removes a stale lock by hand.
+/// Checks whether a process with this id is running. Where `/proc` does not exist, every holder
+/// counts as running, so the user removes a stale lock by hand.
 fn process_alive(pid: &str) -> bool {
     if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
         return false;

@@ -333,7 +333,7 @@ pub fn load(
     }
 }
 
-/// What to do with NaN or infinite values in the data files.
+/// Rule for NaN or infinite values in the data files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MissingValues {
@@ -367,7 +367,7 @@ pub struct DataSettings {
 }
 
 impl DataSettings {
-    /// The options handed to every loader.
+    /// Returns the options handed to every loader.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             missing: self.missing,
@@ -553,7 +553,21 @@ pub fn parse_numeric_table(
     Ok(series)
 }
 
-/// Checks that a test series holds as many sensors as its training series.
+/// Splits a line at `separator` outside double quotes and removes the quotes.
+pub(crate) fn split_quoted(line: &str, separator: char) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c == separator && !quoted => fields.push(String::new()),
+            c => fields.last_mut().expect("never empty").push(c),
+        }
+    }
+    fields
+}
+
+/// Checks that a test series has as many sensors as its training series.
 pub(crate) fn check_same_sensors(
     train: &Series,
     train_path: &Path,

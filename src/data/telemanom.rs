@@ -8,7 +8,7 @@
 //!
 //! SMAP uses the same layout under `smap/`. The CSV lists the channels of both spacecraft. Rows
 //! of the other spacecraft are ignored, so the whole published archive may be unpacked into
-//! either folder. `anomaly_sequences` holds inclusive `[start, end]` test row ranges.
+//! either folder. `anomaly_sequences` contains inclusive `[start, end]` test row ranges.
 //!
 //! Two defects of the public CSV are handled in the open: a channel listed twice gets the union
 //! of its rows' ranges, with a warning; a channel file without a CSV row is left out of the
@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 
 const LABELS: &str = "labeled_anomalies.csv";
 
-/// The folder of a telemanom copy (`msl/` or `smap/`) under a data root.
+/// Returns the folder of a telemanom copy (`msl/` or `smap/`) under a data root.
 pub fn root(data_dir: &Path, kind: DatasetKind) -> PathBuf {
     data_dir.join(kind.family())
 }
@@ -125,16 +125,7 @@ fn parse_labels(path: &Path, text: &str, craft: &str) -> Result<BTreeMap<String,
 
 /// Splits a CSV line at commas outside double quotes and removes the quotes.
 pub(crate) fn split_csv(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(String::new()),
-            c => fields.last_mut().expect("never empty").push(c),
-        }
-    }
-    fields
+    super::split_quoted(line, ',')
 }
 
 /// Parses `[[a, b], [c, d]]` into inclusive ranges.

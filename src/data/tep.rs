@@ -26,7 +26,7 @@ const HINT: &str = "Download the Braatz TEP files (d00.dat and dNN_te.dat) and p
                     <data_dir>/tep (see datasets/README.md, or run `sparse-lstm-ad datasets \
                     fetch tep`)";
 
-/// The folder of the TEP copy under a data root.
+/// Returns the folder of the TEP copy under a data root.
 pub fn root(data_dir: &Path) -> PathBuf {
     data_dir.join("tep")
 }

@@ -57,7 +57,7 @@ fn default_label() -> String {
 }
 
 impl CsvSource {
-    /// The files to check for before loading.
+    /// Returns the files to check for before loading.
     pub fn files(&self) -> Vec<&Path> {
         vec![&self.train, &self.test]
     }
@@ -111,7 +111,7 @@ pub struct NpySource {
 }
 
 impl NpySource {
-    /// The files to check for before loading.
+    /// Returns the files to check for before loading.
     pub fn files(&self) -> Vec<&Path> {
         vec![&self.train, &self.test, &self.labels]
     }
@@ -122,20 +122,6 @@ struct CsvTable {
     sensors: Vec<String>,
     series: Series,
     labels: Option<Vec<bool>>,
-}
-
-/// Splits a line at `separator` outside double quotes and removes the quotes.
-fn split_fields(line: &str, separator: char) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            c if c == separator && !quoted => fields.push(String::new()),
-            c => fields.last_mut().expect("never empty").push(c),
-        }
-    }
-    fields
 }
 
 /// Checks the layout of a CSV text and returns it without trailing blank lines, with the header
@@ -154,11 +140,13 @@ fn check_layout<'a>(path: &Path, text: &'a str, separator: u8) -> Result<(&'a st
             "lines end in a carriage return alone; convert the line breaks to LF or CRLF",
         ));
     }
+
     let mut lines = text.lines().enumerate();
-    let header = split_fields(lines.next().map_or("", |(_, h)| h), separator);
+    let header = super::split_quoted(lines.next().map_or("", |(_, h)| h), separator);
     if header.iter().all(|h| h.trim().is_empty()) {
         return Err(Error::data(path, Some(1), "the header line is empty"));
     }
+
     if header.len() == 1
         && let Some(other) = [',', ';', '\t', '|']
             .iter()
@@ -174,6 +162,7 @@ fn check_layout<'a>(path: &Path, text: &'a str, separator: u8) -> Result<(&'a st
             ),
         ));
     }
+
     let mut seen = std::collections::BTreeSet::new();
     if let Some(duplicate) = header.iter().find(|h| !seen.insert(h.as_str())) {
         return Err(Error::data(
@@ -184,6 +173,7 @@ fn check_layout<'a>(path: &Path, text: &'a str, separator: u8) -> Result<(&'a st
             ),
         ));
     }
+
     for (index, line) in lines {
         if line.trim().is_empty() {
             return Err(Error::data(
@@ -192,7 +182,7 @@ fn check_layout<'a>(path: &Path, text: &'a str, separator: u8) -> Result<(&'a st
                 "the line is empty; remove it (blank lines are accepted only at the end)",
             ));
         }
-        let fields = split_fields(line, separator).len();
+        let fields = super::split_quoted(line, separator).len();
         if fields != header.len() {
             return Err(Error::data(
                 path,
