@@ -22,6 +22,7 @@ pub mod data;
 pub mod error;
 pub mod evaluation;
 mod lock;
+pub mod lstm;
 pub mod metrics;
 pub mod model;
 pub mod plot;
