@@ -36,12 +36,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
-use crate::config::ModelKind;
-use crate::data::Series;
+use crate::attribution;
+use crate::config::{ModelKind, ScoringSettings};
 use crate::data::prep::window_starts;
+use crate::data::{AnomalySegment, Series};
+use crate::evaluation::{self, EvaluationSettings};
 use crate::model::{Autoencoder, ModelShape, SparseActivation};
 use crate::runner::SCORING_BATCH;
-use crate::scoring::{Reconstructor, WindowPass};
+use crate::scoring::{Reconstructor, WindowPass, fit_scorer, point_scores};
 use crate::training::{self, windows_tensor};
 
 /// Learning rate of the timed Adam steps, the sweep's default.
@@ -161,6 +163,8 @@ pub struct BenchReport {
     pub options: BenchOptions,
     pub peak: PeakMatmul,
     pub rows: Vec<BenchRow>,
+    /// The series benchmark, unless it was skipped.
+    pub series: Option<SeriesRow>,
 }
 
 /// Estimates the forward FLOPs of one window (see the module documentation).
@@ -323,6 +327,142 @@ fn bench_one(
     }
 }
 
+/// Sizes of the series benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SeriesOptions {
+    /// Points of the test series.
+    pub points: usize,
+    /// Points of the validation series that fits the scorer and the threshold.
+    pub validation_points: usize,
+    /// Step between window starts in every pass.
+    pub stride: usize,
+    pub seed: u64,
+}
+
+/// Timings of scoring one long test series, in seconds, and the peak memory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesRow {
+    pub config: BenchConfig,
+    pub options: SeriesOptions,
+    /// Test windows reconstructed.
+    pub test_windows: usize,
+    /// Fitting the Mahalanobis scorer on the validation windows.
+    pub fit_seconds: f64,
+    /// Point scores and per-sensor contributions of the test series, and point scores of the
+    /// validation series.
+    pub score_seconds: f64,
+    /// The metric suite of a run (ROC-AUC, PR-AUC, VUS, best F1, threshold metrics, range
+    /// metrics) and the attribution hit rates.
+    pub metrics_seconds: f64,
+    pub total_seconds: f64,
+    /// VmHWM in KiB after the work, or `None` where /proc/self/status is unavailable.
+    pub peak_resident_kib: Option<u64>,
+    /// VmHWM in KiB after the series were generated, before any scoring.
+    pub input_resident_kib: Option<u64>,
+}
+
+/// Scores a random test series of `options.points` points with an untrained standard model of
+/// `config`'s shape. It makes the calls of a sweep's run after training. First it fits the
+/// scorer on validation windows and scores every test and validation point, with contributions
+/// for the test points. Then it computes the metric suite and the hit rates. Anomalies are 100-point segments every 10,000 points,
+/// blamed on sensors 0 to 2.
+pub fn bench_series(config: &BenchConfig, options: &SeriesOptions, device: &Device) -> SeriesRow {
+    reset_peak_resident();
+    let k = config.sensors;
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x5E41);
+    let test = random_series(options.points, k, &mut rng);
+    let validation = random_series(options.validation_points, k, &mut rng);
+    let segments: Vec<AnomalySegment> = (5_000..options.points.saturating_sub(100))
+        .step_by(10_000)
+        .map(|start| AnomalySegment {
+            start,
+            end: start + 99,
+            sensors: vec![0, 1, 2],
+        })
+        .collect();
+    let mut labels = vec![false; options.points];
+    for segment in &segments {
+        labels[segment.start..=segment.end].fill(true);
+    }
+    let input_resident_kib = peak_resident_kib();
+    let shape = ModelShape {
+        kind: ModelKind::Standard,
+        sensors: k,
+        window: config.window,
+        hidden_size: config.hidden_size,
+        layers: 1,
+        sparse_units: k,
+        sparse_activation: SparseActivation::Identity,
+        reverse: false,
+        elementwise_init: 0.1,
+    };
+    let model = Autoencoder::new(&shape, options.seed, device);
+    let pass = |series| WindowPass {
+        reconstructor: Reconstructor::Network(&model, device),
+        series,
+        window: config.window,
+        stride: options.stride,
+        batch_size: SCORING_BATCH,
+    };
+    let scoring = ScoringSettings::default();
+
+    let started = Instant::now();
+    let scorer = fit_scorer(&pass(&validation), &scoring).expect("a scorer fits random errors");
+    let fit_seconds = started.elapsed().as_secs_f64();
+    let points = point_scores(&pass(&test), &scorer, scoring.point_rule, true);
+    let validation_scores = point_scores(&pass(&validation), &scorer, scoring.point_rule, false);
+    let score_seconds = started.elapsed().as_secs_f64() - fit_seconds;
+    let suite = evaluation::metric_suite(
+        &labels,
+        &points.scores,
+        Some(&validation_scores.scores),
+        None,
+        &EvaluationSettings::default(),
+    )
+    .expect("the metrics of a labelled series");
+    let contributions = points.contributions.as_deref().unwrap_or_default();
+    for percent in [100.0, 150.0] {
+        attribution::hit_rate(contributions, k, &segments, &labels, percent);
+    }
+    let total_seconds = started.elapsed().as_secs_f64();
+    std::hint::black_box(suite);
+    SeriesRow {
+        config: *config,
+        options: *options,
+        test_windows: window_starts(options.points, config.window, options.stride).len(),
+        fit_seconds,
+        score_seconds,
+        metrics_seconds: total_seconds - fit_seconds - score_seconds,
+        total_seconds,
+        peak_resident_kib: peak_resident_kib(),
+        input_resident_kib,
+    }
+}
+
+/// Formats a [`SeriesRow`] as two lines of text.
+pub fn format_series(row: &SeriesRow) -> String {
+    let mib = |kib: Option<u64>| kib.map_or("n/a".to_owned(), |k| format!("{}", k / 1024));
+    format!(
+        "series: {} points x {} sensors, window {}, stride {} ({} test windows), h {}, \
+         validation {} points\n\
+         series: fit {:.2} s, score {:.2} s, metrics {:.2} s, total {:.2} s; peak RSS {} MiB \
+         ({} MiB after generating the series)",
+        row.options.points,
+        row.config.sensors,
+        row.config.window,
+        row.options.stride,
+        row.test_windows,
+        row.config.hidden_size,
+        row.options.validation_points,
+        row.fit_seconds,
+        row.score_seconds,
+        row.metrics_seconds,
+        row.total_seconds,
+        mib(row.peak_resident_kib),
+        mib(row.input_resident_kib),
+    )
+}
+
 fn rate(count: usize, seconds: f64) -> f64 {
     if seconds > 0.0 {
         count as f64 / seconds
@@ -435,6 +575,26 @@ mod tests {
             let line = format_row(row, 1.0);
             assert!(line.contains(row.variant.name()), "{line}");
         }
+    }
+
+    #[test]
+    fn series_bench_scores_every_window() {
+        let options = SeriesOptions {
+            points: 25_003,
+            validation_points: 400,
+            stride: 4,
+            seed: 1,
+        };
+        let row = bench_series(&TINY, &options, &Device::flex());
+        // Windows start at 0, 4, ..., 24 996 and at the last full window, 24 999.
+        assert_eq!(row.test_windows, 6_251);
+        assert!(row.fit_seconds >= 0.0);
+        assert!(row.score_seconds > 0.0);
+        assert!(row.metrics_seconds >= 0.0);
+        let sum = row.fit_seconds + row.score_seconds + row.metrics_seconds;
+        assert!((row.total_seconds - sum).abs() < 1e-9);
+        let text = format_series(&row);
+        assert!(text.contains("25003 points x 3 sensors"), "{text}");
     }
 
     #[test]

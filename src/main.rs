@@ -75,6 +75,15 @@ struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
 
+    /// Points of the test series that the series benchmark scores with the canonical model
+    /// after the table; 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    series_points: usize,
+
+    /// Step between window starts in the series benchmark [default: the window length, 100].
+    #[arg(long)]
+    series_stride: Option<usize>,
+
     /// Also write the numbers as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -368,6 +377,19 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         ..BenchOptions::default()
     };
+    let window = bench::CANONICAL.window;
+    let series_options = bench::SeriesOptions {
+        points: args.series_points,
+        validation_points: 20_000,
+        stride: args.series_stride.unwrap_or(window),
+        seed: args.seed,
+    };
+    if args.series_points > 0 && args.series_points < window {
+        anyhow::bail!("--series-points must be 0 or at least the window length, {window}");
+    }
+    if series_options.stride == 0 {
+        anyhow::bail!("--series-stride must be at least 1");
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -390,11 +412,17 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let rows = bench::run(&configs, &options, &device, |row| {
             println!("{}", bench::format_row(row, peak.gflops));
         });
+        let series = (args.series_points > 0).then(|| {
+            let row = bench::bench_series(&bench::CANONICAL, &series_options, &device);
+            println!("{}", bench::format_series(&row));
+            row
+        });
         BenchReport {
             threads,
             options,
             peak,
             rows,
+            series,
         }
     });
     if let Some(path) = &args.json {

@@ -303,11 +303,14 @@ pub fn point_scores(
     let rows = pass.series.rows;
     let mut sums = vec![0.0; rows];
     let mut counts = vec![0u32; rows];
-    let mut terms = if with_contributions {
+    // Contributions are summed in f32, the type they are stored in, so that the largest
+    // per-point array takes 4 bytes a sensor. A step's terms are computed in f64 first.
+    let mut terms: Vec<f32> = if with_contributions {
         vec![0.0; rows * k]
     } else {
         Vec::new()
     };
+    let mut step_terms = vec![0f64; k];
     let mut scratch = Vec::with_capacity(k);
     pass.for_each_error(|start, errors| {
         for (offset, error) in errors.chunks(k).enumerate() {
@@ -324,16 +327,19 @@ pub fn point_scores(
             sums[t] += scorer.score(error, &mut scratch);
             counts[t] += 1;
             if with_contributions {
-                scorer.add_contributions(error, &mut scratch, &mut terms[t * k..(t + 1) * k]);
+                step_terms.fill(0.0);
+                scorer.add_contributions(error, &mut scratch, &mut step_terms);
+                for (total, term) in terms[t * k..(t + 1) * k].iter_mut().zip(&step_terms) {
+                    *total += *term as f32;
+                }
             }
         }
     });
     let contributions = with_contributions.then(|| {
+        for (row, &c) in terms.chunks_mut(k).zip(&counts) {
+            row.iter_mut().for_each(|v| *v /= c as f32);
+        }
         terms
-            .chunks(k)
-            .zip(&counts)
-            .flat_map(|(row, &c)| row.iter().map(move |v| (v / c as f64) as f32))
-            .collect()
     });
     PointScores {
         scores: sums
