@@ -5,15 +5,17 @@
 //! stacked in the order input, forget, cell, output, and the state before the first step is zero.
 //!
 //! Batch rows are independent sequences, so the rows are cut into blocks of [`BLOCK_ROWS`] that
-//! rayon runs in parallel: no thread waits for another between steps. A block's matrix products
-//! read their rows straight from the `[B, l, ·]` arrays through the row stride, so no step is
-//! copied. The blocks do not depend on the number of threads, so neither do the results.
+//! rayon runs in parallel: no thread waits for another between steps. A batch of `B` rows thus
+//! keeps at most `⌈B / 32⌉` threads busy in the recurrence; more cores are better used by
+//! training several runs at once (`run --jobs`). A block's matrix products read their rows
+//! straight from the `[B, l, ·]` arrays through the row stride, so no step is copied. The blocks
+//! do not depend on the number of threads, so neither do the results.
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 /// Batch rows per parallel block.
-pub const BLOCK_ROWS: usize = 16;
+pub const BLOCK_ROWS: usize = 32;
 
 /// Sizes of one recurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -486,9 +488,9 @@ mod tests {
 
     #[test]
     fn forward_matches_the_equations() {
-        // 19 rows: one full block and a partial one.
+        // 37 rows: one full block and a partial one.
         let dims = Dims {
-            batch: 19,
+            batch: 37,
             steps: 5,
             hidden: 3,
         };
@@ -508,7 +510,7 @@ mod tests {
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let dims = Dims {
-            batch: 50,
+            batch: 70,
             steps: 6,
             hidden: 4,
         };
@@ -532,8 +534,9 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences() {
+        // 34 rows: one full block and a partial one.
         let dims = Dims {
-            batch: 18,
+            batch: 34,
             steps: 4,
             hidden: 2,
         };
