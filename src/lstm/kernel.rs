@@ -508,6 +508,32 @@ mod tests {
     }
 
     #[test]
+    fn single_rows_steps_and_units_work() {
+        for (batch, steps, hidden) in [(1, 1, 1), (1, 3, 1), (2, 1, 3)] {
+            let dims = Dims {
+                batch,
+                steps,
+                hidden,
+            };
+            let projected = filled(dims.gate_len(), 9);
+            let weight = filled(hidden * 4 * hidden, 10);
+            let (states, saved) = forward(projected.clone(), &weight, dims, true);
+            let expected = reference(&projected, &weight, dims);
+            for (got, want) in states.iter().zip(&expected) {
+                assert!((*got as f64 - want).abs() < 1e-5, "{dims:?}: {got} vs {want}");
+            }
+            let upstream = vec![1f32; dims.state_len()];
+            let (grad_p, grad_w) = backward(&upstream, &weight, &states, &saved.unwrap(), dims);
+            assert_eq!(grad_p.len(), dims.gate_len());
+            assert!(grad_p.iter().all(|g| g.is_finite()), "{dims:?}");
+            if steps == 1 {
+                // One step never reads the recurrent matrix.
+                assert!(grad_w.iter().all(|&g| g == 0.0), "{dims:?}");
+            }
+        }
+    }
+
+    #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let dims = Dims {
             batch: 70,
