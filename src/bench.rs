@@ -327,6 +327,9 @@ fn bench_one(
     }
 }
 
+/// Most points the series benchmark accepts: 38 sensors of 4 bytes make 15.2 GB of series.
+pub const MAX_SERIES_POINTS: usize = 100_000_000;
+
 /// Sizes of the series benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SeriesOptions {

@@ -356,6 +356,33 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The largest thread count that `--jobs` and `--threads` accept. Each thread is an
+/// operating-system thread with its own stack, and each run needs its share of memory.
+const MAX_THREADS: usize = 1024;
+
+/// Checks a thread count given on the command line, or returns the number of CPU cores. A count
+/// above the core count is allowed, with a warning, because the runs then share the cores.
+fn thread_count(option: &str, requested: Option<usize>) -> anyhow::Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match requested {
+        None => Ok(cores),
+        Some(0) => anyhow::bail!("{option} 0: give at least 1 (this machine has {cores} cores)"),
+        Some(n) if n > MAX_THREADS => anyhow::bail!(
+            "{option} {n} is more than {MAX_THREADS} threads; give at most the number of cores \
+             ({cores} here)"
+        ),
+        Some(n) => {
+            if n > cores {
+                tracing::warn!(
+                    "{option} {n} is more than the {cores} cores of this machine; the threads \
+                     share the cores, so each run takes longer"
+                );
+            }
+            Ok(n)
+        }
+    }
+}
+
 fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let configs = bench::configs_named(&args.config).ok_or_else(|| {
         anyhow::anyhow!(
@@ -366,11 +393,7 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.steps == 0 || args.scoring_batches == 0 {
         anyhow::bail!("--steps and --scoring-batches must be at least 1");
     }
-    let threads = match args.threads {
-        Some(0) => anyhow::bail!("--threads must be at least 1"),
-        Some(threads) => threads,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let threads = thread_count("--threads", args.threads)?;
     let options = BenchOptions {
         steps: args.steps,
         scoring_batches: args.scoring_batches,
@@ -387,8 +410,19 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.series_points > 0 && args.series_points < window {
         anyhow::bail!("--series-points must be 0 or at least the window length, {window}");
     }
-    if series_options.stride == 0 {
-        anyhow::bail!("--series-stride must be at least 1");
+    if args.series_points > bench::MAX_SERIES_POINTS {
+        anyhow::bail!(
+            "--series-points {} is more than {} (about 15 GB for the series alone); give fewer",
+            args.series_points,
+            bench::MAX_SERIES_POINTS
+        );
+    }
+    if series_options.stride == 0 || series_options.stride > window {
+        anyhow::bail!(
+            "--series-stride {} must be between 1 and the window length, {window}, so that \
+             every point is covered by a window",
+            series_options.stride
+        );
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -551,11 +585,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.results_dir {
         experiment.results_dir = dir;
     }
-    let jobs = match args.jobs {
-        Some(0) => anyhow::bail!("--jobs must be at least 1"),
-        Some(jobs) => jobs,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let jobs = thread_count("--jobs", args.jobs)?;
     if args.dry_run {
         let plan = runner::plan(&experiment, args.skip_missing, args.shard)
             .with_context(|| format!("experiment {} failed", args.experiment.display()))?;

@@ -372,6 +372,25 @@ fn load_datasets(
             test_rows = dataset.test.rows,
             "dataset loaded"
         );
+        let constant = data::describe::constant_columns(&dataset.train);
+        if !constant.is_empty() {
+            let mut names: Vec<&str> = constant
+                .iter()
+                .take(10)
+                .map(|&c| dataset.sensor_names[c].as_str())
+                .collect();
+            if constant.len() > 10 {
+                names.push("...");
+            }
+            warn!(
+                dataset = %run.dataset,
+                "{} of {} sensors are constant in the training series ({}); they scale to 0 in \
+                 training, and a test value that differs shows in the sensor's raw units",
+                constant.len(),
+                dataset.train.cols,
+                names.join(", ")
+            );
+        }
         datasets.insert(key, Arc::new(dataset));
     }
     Ok(datasets)

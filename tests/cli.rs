@@ -218,6 +218,39 @@ fn bench_rejects_unknown_config() {
     assert!(message.contains("invalid --config \"huge\""), "{message}");
 }
 
+/// Thread counts and series sizes that cannot work stop with the option, the value and a fix,
+/// before any work starts.
+#[test]
+fn bench_and_run_reject_impossible_sizes() {
+    let smoke = repo().join("experiments/smoke.toml");
+    let smoke = smoke.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["run", smoke, "--jobs", "100000"],
+            "--jobs 100000 is more than 1024 threads",
+        ),
+        (&["run", smoke, "--jobs", "0"], "--jobs 0: give at least 1"),
+        (
+            &["bench", "--threads", "5000"],
+            "--threads 5000 is more than 1024 threads",
+        ),
+        (
+            &["bench", "--series-stride", "101"],
+            "--series-stride 101 must be between 1 and the window length, 100",
+        ),
+        (
+            &["bench", "--series-points", "100000000000"],
+            "--series-points 100000000000 is more than 100000000",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = binary().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
+}
+
 #[test]
 fn lock_stops_second_invocation() {
     let empty = tempfile::tempdir().unwrap();

@@ -92,7 +92,8 @@ pub fn count_segments(labels: &[bool]) -> usize {
         .count()
 }
 
-fn constant_columns(series: &Series) -> Vec<usize> {
+/// Returns the columns whose every value equals the first.
+pub fn constant_columns(series: &Series) -> Vec<usize> {
     (0..series.cols)
         .filter(|&c| {
             let first = series.values[c];

@@ -75,12 +75,51 @@ pub fn prepare(data: &Dataset, validation_fraction: f64, window: usize) -> Resul
     let train = data.train.rows_range(0, train_rows);
     let validation = data.train.rows_range(train_rows, rows);
     let scaler = Scaler::fit(&train);
+    let scaled = |part: &str, series: &Series, first_row: usize| -> Result<Series> {
+        let out = scaler.transform(series);
+        check_scaled(data, &scaler, part, series, &out, first_row)?;
+        Ok(out)
+    };
     Ok(Prepared {
-        train: scaler.transform(&train),
-        validation: scaler.transform(&validation),
-        test: scaler.transform(&data.test),
+        train: scaled("training series", &train, 0)?,
+        validation: scaled("training series", &validation, train_rows)?,
+        test: scaled("test series", &data.test, 0)?,
         test_labels: data.test_labels.clone(),
         scaler,
+    })
+}
+
+/// Fails on the first scaled value that is not finite: a value so far from the training mean,
+/// in training standard deviations, that it leaves the range of `f32`.
+fn check_scaled(
+    data: &Dataset,
+    scaler: &Scaler,
+    part: &str,
+    raw: &Series,
+    scaled: &Series,
+    first_row: usize,
+) -> Result<()> {
+    let Some(index) = scaled.values.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let (row, col) = (index / raw.cols, index % raw.cols);
+    let sensor = data
+        .sensor_names
+        .get(col)
+        .cloned()
+        .unwrap_or_else(|| format!("column {}", col + 1));
+    Err(Error::Data {
+        path: data.spec.label().into(),
+        line: None,
+        message: format!(
+            "sensor {sensor}, row {} of the {part} (counting from 1): the value {:e} lies {:.1e} \
+             training standard deviations from the training mean {}, beyond the range of f32; \
+             rescale or drop the sensor",
+            first_row + row + 1,
+            raw.values[index],
+            (raw.values[index] as f64 - scaler.mean[col]) / scaler.std[col],
+            scaler.mean[col] as f32
+        ),
     })
 }
 
@@ -144,6 +183,30 @@ pub fn gather_windows(series: &Series, starts: &[usize], window: usize) -> Vec<f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_beyond_f32_after_scaling_are_named() {
+        // Training values vary by about 0.01, so 1e37 is about 1e39 standard deviations away.
+        let train: Vec<f32> = (0..40).map(|i| 1.0 + (i % 2) as f32 * 0.01).collect();
+        let mut test = vec![1.0f32; 20];
+        test[13] = 1e37;
+        let data = Dataset {
+            spec: DatasetSpec::synthetic(),
+            sensor_names: vec!["pressure".into()],
+            train: Series::new(train, 40, 1),
+            test: Series::new(test, 20, 1),
+            test_labels: vec![false; 20],
+            segments: vec![],
+        };
+        let err = prepare(&data, 0.25, 5).unwrap_err().to_string();
+        assert!(
+            err.contains("sensor pressure, row 14 of the test series"),
+            "{err}"
+        );
+        assert!(err.contains("the value 1e37 lies 2.0e39"), "{err}");
+        assert!(err.contains("training mean 1.005,"), "{err}");
+        assert!(err.contains("rescale or drop the sensor"), "{err}");
+    }
     use crate::data::DatasetSpec;
 
     #[test]

@@ -237,6 +237,15 @@ pub fn forward(
     let g4 = dims.gates();
     assert_eq!(projected.len(), dims.gate_len(), "projected inputs");
     assert_eq!(weight.len(), h * g4, "recurrent matrix");
+    if dims.state_len() == 0 {
+        let saved = save.then(|| Saved {
+            gates: Vec::new(),
+            cells: Vec::new(),
+            cell_tanh: Vec::new(),
+        });
+        return (Vec::new(), saved);
+    }
+
     // Pre-activations of a step are turned into its activations in place.
     let mut gates = projected;
     let mut hidden = vec![0f32; dims.state_len()];
@@ -250,6 +259,7 @@ pub fn forward(
     let block_count = dims.batch.div_ceil(BLOCK_ROWS);
     let cell_chunks = saved_chunks(&mut cells, saved_block, block_count);
     let cell_tanh_chunks = saved_chunks(&mut cell_tanh, saved_block, block_count);
+
     gates
         .par_chunks_mut(gate_block)
         .zip(hidden.par_chunks_mut(state_block))
@@ -296,6 +306,7 @@ pub fn forward(
                 }
             }
         });
+
     let saved = save.then_some(Saved {
         gates,
         cells,
@@ -331,10 +342,23 @@ pub fn backward(
     let g4 = dims.gates();
     assert_eq!(grad_hidden.len(), dims.state_len(), "hidden-state gradient");
     assert_eq!(hidden.len(), dims.state_len(), "hidden states");
+    assert_eq!(weight.len(), h * g4, "recurrent matrix");
+    assert_eq!(saved.gates.len(), dims.gate_len(), "saved gate activations");
+    assert_eq!(saved.cells.len(), dims.state_len(), "saved cell states");
+    assert_eq!(
+        saved.cell_tanh.len(),
+        dims.state_len(),
+        "saved tanh of the cell states"
+    );
+    if dims.state_len() == 0 {
+        return (Vec::new(), vec![0f32; h * g4]);
+    }
+
     let mut grad_gates = vec![0f32; dims.gate_len()];
     let gate_block = BLOCK_ROWS * l * g4;
     let state_block = BLOCK_ROWS * l * h;
     let zeros = vec![0f32; h];
+
     let partials: Vec<Vec<f32>> = grad_gates
         .par_chunks_mut(gate_block)
         .enumerate()
@@ -384,6 +408,7 @@ pub fn backward(
                     }
                 }
             }
+
             // dW = Σ_rows Σ_{t≥1} h_{t−1}ᵀ dz_t, one product per row over its l − 1 steps.
             let mut grad_weight = vec![0f32; h * g4];
             if l > 1 {
@@ -406,6 +431,7 @@ pub fn backward(
             grad_weight
         })
         .collect();
+
     // Block partials are summed in block order, whatever thread computed them.
     let mut grad_weight = vec![0f32; h * g4];
     for partial in partials {
@@ -509,7 +535,14 @@ mod tests {
 
     #[test]
     fn single_rows_steps_and_units_work() {
-        for (batch, steps, hidden) in [(1, 1, 1), (1, 3, 1), (2, 1, 3)] {
+        for (batch, steps, hidden) in [
+            (1, 1, 1),
+            (1, 3, 1),
+            (2, 1, 3),
+            (0, 3, 2),
+            (2, 0, 2),
+            (2, 3, 0),
+        ] {
             let dims = Dims {
                 batch,
                 steps,
@@ -520,13 +553,17 @@ mod tests {
             let (states, saved) = forward(projected.clone(), &weight, dims, true);
             let expected = reference(&projected, &weight, dims);
             for (got, want) in states.iter().zip(&expected) {
-                assert!((*got as f64 - want).abs() < 1e-5, "{dims:?}: {got} vs {want}");
+                assert!(
+                    (*got as f64 - want).abs() < 1e-5,
+                    "{dims:?}: {got} vs {want}"
+                );
             }
             let upstream = vec![1f32; dims.state_len()];
             let (grad_p, grad_w) = backward(&upstream, &weight, &states, &saved.unwrap(), dims);
             assert_eq!(grad_p.len(), dims.gate_len());
             assert!(grad_p.iter().all(|g| g.is_finite()), "{dims:?}");
-            if steps == 1 {
+            assert_eq!(grad_w.len(), hidden * 4 * hidden);
+            if steps <= 1 {
                 // One step never reads the recurrent matrix.
                 assert!(grad_w.iter().all(|&g| g == 0.0), "{dims:?}");
             }
