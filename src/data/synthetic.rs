@@ -118,7 +118,19 @@ impl SyntheticSettings {
         )?;
         // Each anomaly gets its own slot of the test series, at least twice its longest length.
         let max_anomalies = self.test_length / (2 * self.anomaly_max_length).max(1);
-        in_range("synthetic.anomalies", self.anomalies, 0, max_anomalies)?;
+        if self.anomalies > max_anomalies {
+            return Err(setting(
+                "synthetic.anomalies",
+                self.anomalies,
+                format!(
+                    "expected at most {max_anomalies}: each anomaly needs a slot of twice \
+                     `anomaly_max_length` ({}) in the {} test rows; lower `anomalies` or \
+                     `anomaly_max_length`, or raise `test_length`",
+                    2 * self.anomaly_max_length,
+                    self.test_length
+                ),
+            ));
+        }
         let values = self.sensors as u128 * (self.train_length + self.test_length) as u128;
         if values > MAX_VALUES {
             return Err(setting(
@@ -443,5 +455,6 @@ mod tests {
         };
         let err = settings.validate().unwrap_err();
         assert!(err.to_string().contains("synthetic.anomalies"), "{err}");
+        assert!(err.to_string().contains("raise `test_length`"), "{err}");
     }
 }
