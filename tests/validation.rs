@@ -302,7 +302,11 @@ fn cases() -> Vec<Case> {
             settings: NPY_DATASET,
             dataset: "npy:case",
             window: 4,
-            expected: &["test.npy", "row 1, column 1 holds NaN", "forward-fill"],
+            expected: &[
+                "test.npy",
+                "row 1, column 1 (both counting from 0) holds NaN",
+                "forward-fill",
+            ],
         },
         Case {
             name: "npy file that is not npy",

@@ -439,8 +439,8 @@ impl DataSettings {
 
 /// Applies the missing-value rule to a series read from `path`.
 ///
-/// Rejecting names the first non-finite value by row and column (both 0-based, as in NumPy);
-/// filling returns how many values were replaced. A sensor with no finite value at all cannot be
+/// Rejecting names the first non-finite value by row and column, both counted from 0 as NumPy
+/// does, and says so; filling returns how many values were replaced. A sensor with no finite value at all cannot be
 /// filled and is an error either way.
 pub fn handle_missing(series: &mut Series, path: &Path, missing: MissingValues) -> Result<usize> {
     let Some(first) = series.values.iter().position(|v| !v.is_finite()) else {
@@ -452,8 +452,9 @@ pub fn handle_missing(series: &mut Series, path: &Path, missing: MissingValues) 
             path,
             None,
             format!(
-                "row {row}, column {col} holds {}; remove such values, or set `missing = \
-                 \"forward-fill\"` under [data] to replace them by the last finite value",
+                "row {row}, column {col} (both counting from 0) holds {}; remove such values, or \
+                 set `missing = \"forward-fill\"` under [data] to replace them by the last \
+                 finite value",
                 series.values[first]
             ),
         ));
@@ -465,7 +466,10 @@ pub fn handle_missing(series: &mut Series, path: &Path, missing: MissingValues) 
             return Err(Error::data(
                 path,
                 None,
-                format!("column {c} holds no finite value, so it cannot be filled; remove it"),
+                format!(
+                    "column {c} (counting from 0) holds no finite value, so it cannot be filled; \
+                     remove it"
+                ),
             ));
         };
         for r in 0..series.rows {
@@ -673,13 +677,15 @@ mod tests {
         assert_eq!(series.unwrap().values, vec![2.0, 1.0, 2.0, 1.0, 3.0, 1.0]);
         let err = parse_numeric_table(path, "nan,1\nnan,2\n", Some(','), &fill).unwrap_err();
         assert!(
-            err.to_string().contains("column 0 holds no finite value"),
+            err.to_string()
+                .contains("column 0 (counting from 0) holds no finite value"),
             "{err}"
         );
         let mut series = Series::new(vec![1.0, f32::NAN], 1, 2);
         let err = handle_missing(&mut series, path, MissingValues::Reject).unwrap_err();
         assert!(
-            err.to_string().contains("row 0, column 1 holds NaN"),
+            err.to_string()
+                .contains("row 0, column 1 (both counting from 0) holds NaN"),
             "{err}"
         );
     }
