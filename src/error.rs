@@ -65,10 +65,10 @@ pub enum Error {
         cause: std::io::Error,
     },
 
-    /// Another process is writing into the same results folder.
+    /// Another process is writing into the same results or dataset folder.
     #[error(
-        "results folder {dir} is in use by process {pid} (lock file {lock}); wait for that run \
-         to finish, or delete the lock file if no such process is running"
+        "folder {dir} is in use by process {pid} (lock file {lock}); wait for that process to \
+         finish, or delete the lock file if no such process is running"
     )]
     Locked {
         dir: PathBuf,

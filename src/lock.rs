@@ -1,4 +1,5 @@
-//! Lock files that keep conflicting writers out of a results folder.
+//! Lock files that keep conflicting writers out of a results folder, and out of a dataset folder
+//! while `datasets fetch` writes into it (with the whole-folder lock).
 //!
 //! An unsharded `run` and `report` take `.lock`, which excludes every other writer. Shard `I/N`
 //! of a sharded run takes `.lock-shard-I-of-N`, so the shards of one split run at the same time.

@@ -44,6 +44,7 @@ use tracing::{info, info_span, warn};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::error::{Error, Result};
+use crate::lock::ResultsLock;
 
 /// Default of [`FetchOptions::retries`].
 pub const DEFAULT_RETRIES: u32 = 3;
@@ -150,6 +151,10 @@ pub fn known() -> &'static [&'static str] {
 pub fn fetch(name: &str, data_root: &Path, options: &FetchOptions) -> Result<FetchSummary> {
     let dataset = find_dataset(name)?;
     let client = Client::new(options)?;
+    // A second fetch into the same folder would write the same partial files and digests.
+    let dir = data_root.join(dataset.name);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let _lock = ResultsLock::acquire(&dir)?;
     let mut summary = FetchSummary::default();
     match dataset.layout {
         Layout::Files { base, paths } => {
@@ -1840,6 +1845,21 @@ mod tests {
             Error::Download { url, message } => (url.clone(), message.clone()),
             other => panic!("expected a download error, got: {other}"),
         }
+    }
+
+    #[test]
+    fn second_fetch_into_the_same_folder_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("tep");
+        fs::create_dir_all(&dir).unwrap();
+        let _held = ResultsLock::acquire(&dir).unwrap();
+        let options = FetchOptions {
+            base_url: Some("http://127.0.0.1:9".into()),
+            ..FetchOptions::default()
+        };
+        let err = fetch("tep", root.path(), &options).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("is in use by process"), "{err}");
     }
 
     #[test]
