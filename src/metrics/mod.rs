@@ -497,6 +497,36 @@ mod tests {
         bits.iter().map(|&b| b == 1).collect()
     }
 
+    /// Label and score sets shared by the reference tables of the range and threshold
+    /// metrics, as (name, labels, scores).
+    pub(super) fn named_cases() -> Vec<(&'static str, Vec<bool>, Vec<f64>)> {
+        let (lcg_labels, lcg_scores) = lcg_case(1000, 42);
+        let (segment_labels, segment_scores) = segments_case();
+        vec![
+            (
+                "reference",
+                to_labels(&REFERENCE_LABELS),
+                REFERENCE_SCORES.to_vec(),
+            ),
+            (
+                "ties",
+                to_labels(&[1, 0, 1, 0, 1, 0, 0, 1]),
+                vec![0.5, 0.5, 0.3, 0.3, 0.9, 0.1, 0.9, 0.1],
+            ),
+            ("lcg", lcg_labels, lcg_scores),
+            ("segments", segment_labels, segment_scores),
+        ]
+    }
+
+    /// Returns the labels and scores of the set of [`named_cases`] called `name`.
+    pub(super) fn named_case(name: &str) -> (Vec<bool>, Vec<f64>) {
+        let (_, labels, scores) = named_cases()
+            .into_iter()
+            .find(|(case, _, _)| *case == name)
+            .unwrap_or_else(|| panic!("no case named {name}"));
+        (labels, scores)
+    }
+
     pub(super) const REFERENCE_LABELS: [u8; 10] = [0, 0, 1, 1, 0, 1, 0, 0, 1, 0];
     pub(super) const REFERENCE_SCORES: [f64; 10] =
         [0.1, 0.4, 0.35, 0.8, 0.4, 0.9, 0.05, 0.2, 0.35, 0.6];

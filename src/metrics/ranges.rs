@@ -180,36 +180,7 @@ fn mean_covered_fraction(ranges: &[bool], cover: &[bool]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::tests::{
-        REFERENCE_LABELS, REFERENCE_SCORES, assert_close, lcg_case, segments_case, to_labels,
-    };
-
-    fn cases() -> Vec<(&'static str, Vec<bool>, Vec<f64>)> {
-        let (lcg_labels, lcg_scores) = lcg_case(1000, 42);
-        let (segment_labels, segment_scores) = segments_case();
-        vec![
-            (
-                "reference",
-                to_labels(&REFERENCE_LABELS),
-                REFERENCE_SCORES.to_vec(),
-            ),
-            (
-                "ties",
-                to_labels(&[1, 0, 1, 0, 1, 0, 0, 1]),
-                vec![0.5, 0.5, 0.3, 0.3, 0.9, 0.1, 0.9, 0.1],
-            ),
-            ("lcg", lcg_labels, lcg_scores),
-            ("segments", segment_labels, segment_scores),
-        ]
-    }
-
-    fn find_case(name: &str) -> (Vec<bool>, Vec<f64>) {
-        let (_, labels, scores) = cases()
-            .into_iter()
-            .find(|(case, _, _)| *case == name)
-            .unwrap_or_else(|| panic!("no case named {name}"));
-        (labels, scores)
-    }
+    use crate::metrics::tests::{assert_close, named_case, to_labels};
 
     #[test]
     fn true_runs_edges() {
@@ -303,7 +274,7 @@ mod tests {
             ("segments", 0.7, 0.8636363636363636, 1.0, 0.926829268292683),
         ];
         for (name, threshold, precision, recall, f1) in table {
-            let (labels, scores) = find_case(name);
+            let (labels, scores) = named_case(name);
             let adjusted = point_adjusted_f1(&labels, &scores, threshold).unwrap();
             let what = format!("{name} at {threshold}");
             assert_close(adjusted.precision, precision, &format!("{what}: precision"));
@@ -364,7 +335,7 @@ mod tests {
             ("segments", 0.7, 0.7352941176470589, 0.4656926406926407),
         ];
         for (name, threshold, precision, recall) in table {
-            let (labels, scores) = find_case(name);
+            let (labels, scores) = named_case(name);
             let ranged = range_based_at_threshold(&labels, &scores, threshold).unwrap();
             let what = format!("{name} at {threshold}");
             assert_close(ranged.precision, precision, &format!("{what}: precision"));

@@ -149,36 +149,8 @@ fn best_fbeta_threshold(labels: &[bool], scores: &[f64], beta: f64) -> Result<f6
 mod tests {
     use super::*;
     use crate::metrics::tests::{
-        REFERENCE_LABELS, REFERENCE_SCORES, assert_close, lcg_case, segments_case, to_labels,
+        REFERENCE_LABELS, REFERENCE_SCORES, assert_close, named_case, named_cases, to_labels,
     };
-
-    /// Builds the validation sets of the reference tables as (name, labels, scores).
-    fn validation_sets() -> Vec<(&'static str, Vec<bool>, Vec<f64>)> {
-        let (lcg_labels, lcg_scores) = lcg_case(1000, 42);
-        let (segment_labels, segment_scores) = segments_case();
-        vec![
-            (
-                "reference",
-                to_labels(&REFERENCE_LABELS),
-                REFERENCE_SCORES.to_vec(),
-            ),
-            (
-                "ties",
-                to_labels(&[1, 0, 1, 0, 1, 0, 0, 1]),
-                vec![0.5, 0.5, 0.3, 0.3, 0.9, 0.1, 0.9, 0.1],
-            ),
-            ("lcg", lcg_labels, lcg_scores),
-            ("segments", segment_labels, segment_scores),
-        ]
-    }
-
-    fn find_set(name: &str) -> (Vec<bool>, Vec<f64>) {
-        let (_, labels, scores) = validation_sets()
-            .into_iter()
-            .find(|(set, _, _)| *set == name)
-            .unwrap_or_else(|| panic!("no validation set named {name}"));
-        (labels, scores)
-    }
 
     // Expected values came from numpy.quantile(scores, q) in numpy 2.4.6.
     #[test]
@@ -210,7 +182,7 @@ mod tests {
             ("segments", 0.995, 0.9875499999999999),
         ];
         for (name, q, expected) in table {
-            let (_, scores) = find_set(name);
+            let (_, scores) = named_case(name);
             let threshold = choose_threshold(&ThresholdRule::Quantile(q), &scores, None).unwrap();
             assert_close(threshold, expected, &format!("{name}: quantile {q}"));
         }
@@ -238,7 +210,7 @@ mod tests {
             ("segments", -0.5, 0.2840046314515657),
         ];
         for (name, multiplier, expected) in table {
-            let (_, scores) = find_set(name);
+            let (_, scores) = named_case(name);
             let rule = ThresholdRule::MeanStd(multiplier);
             let threshold = choose_threshold(&rule, &scores, None).unwrap();
             assert_close(
@@ -269,7 +241,7 @@ mod tests {
             ("segments", 2.0, 0.65),
         ];
         for (name, beta, expected) in table {
-            let (labels, scores) = find_set(name);
+            let (labels, scores) = named_case(name);
             let rule = ThresholdRule::BestFbeta(beta);
             let threshold = choose_threshold(&rule, &scores, Some(&labels)).unwrap();
             assert_eq!(threshold, expected, "{name}: BestFbeta({beta}) threshold");
@@ -278,7 +250,7 @@ mod tests {
 
     #[test]
     fn best_f1_rule_equals_best_f1() {
-        for (name, labels, scores) in validation_sets() {
+        for (name, labels, scores) in named_cases() {
             let rule = ThresholdRule::BestFbeta(1.0);
             let threshold = choose_threshold(&rule, &scores, Some(&labels)).unwrap();
             let (_, best_threshold) = crate::metrics::best_f1(&labels, &scores).unwrap().unwrap();
