@@ -1,7 +1,5 @@
 //! Where and how a run was produced: tool version, source commit, machine and times.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -10,9 +8,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
     pub crate_version: String,
-    /// Commit of the source tree the binary was built from, where git can still read it.
+    /// Commit of the source tree the binary was built from, where git could read it at build
+    /// time.
     pub git_commit: Option<String>,
-    /// Whether that tree had uncommitted changes when the run started.
+    /// Whether that tree had uncommitted changes to tracked files when the binary was built.
     pub git_dirty: Option<bool>,
     pub backend: String,
     /// Worker threads of the run's thread pool.
@@ -32,29 +31,12 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Reads the commit of the tree the binary was built from and the host name.
+    /// Returns the commit the binary was built from (recorded by `build.rs`) and the host name.
     pub fn detect() -> Machine {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let git = |args: &[&str]| -> Option<String> {
-            let output = Command::new("git")
-                .arg("-C")
-                .arg(source)
-                .args(args)
-                .output()
-                .ok()?;
-            output
-                .status
-                .success()
-                .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        };
-        let git_commit = git(&["rev-parse", "HEAD"]);
-        let git_dirty = git_commit
-            .as_ref()
-            .and_then(|_| git(&["status", "--porcelain", "--untracked-files=no"]))
-            .map(|status| !status.is_empty());
+        let recorded = |value: &'static str| (!value.is_empty()).then_some(value);
         Machine {
-            git_commit,
-            git_dirty,
+            git_commit: recorded(env!("SPARSE_LSTM_AD_GIT_COMMIT")).map(str::to_owned),
+            git_dirty: recorded(env!("SPARSE_LSTM_AD_GIT_DIRTY")).map(|d| d == "true"),
             host: host_name(),
         }
     }
