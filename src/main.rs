@@ -508,6 +508,15 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         .map(|&s| format!("{} {}", count(s), s.name()))
         .collect();
     println!("{} runs: {}", states.len(), summary.join(", "));
+    let others = tracking::unplanned_runs(&args.results, &states);
+    if !others.is_empty() {
+        println!(
+            "{} more run folders are not counted above: their datasets were not found (pass \
+             --data-dir with the data folder of the run) or their settings left the experiment \
+             file",
+            others.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

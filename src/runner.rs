@@ -233,6 +233,12 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
     };
     let text = std::fs::read(&experiment.path).map_err(|e| Error::io(&experiment.path, e))?;
     write_atomic(&output_dir.join(crate::tracking::EXPERIMENT_COPY), &text)?;
+    // `status` reads the data folder from here, because `--data-dir` is not in the copy above.
+    let data_dir = std::path::absolute(&experiment.data_dir).unwrap_or(experiment.data_dir.clone());
+    write_atomic(
+        &output_dir.join(crate::tracking::DATA_DIR_RECORD),
+        data_dir.to_string_lossy().as_bytes(),
+    )?;
 
     let mut records: Vec<Option<RunRecord>> = runs
         .iter()

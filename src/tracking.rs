@@ -62,6 +62,8 @@ pub(crate) fn rescore(
 
 /// File name of the copy of the experiment file in a results folder.
 pub const EXPERIMENT_COPY: &str = "experiment.toml";
+/// File in a results folder that holds the absolute data folder of the last `run`.
+pub const DATA_DIR_RECORD: &str = "data_dir.txt";
 
 /// Reads the record of every run folder under `<output_dir>/runs`, sorted by folder name.
 pub fn read_records(output_dir: &Path) -> Result<Vec<RunRecord>> {
@@ -133,14 +135,37 @@ impl RunState {
 
 /// The state of every run that the folder's experiment file expands to, with its folder name.
 ///
+/// The data folder is `data_dir`, else the one the last `run` used, else the experiment file's.
 /// Datasets that cannot be found are left out with a warning, because `status` must work on a
 /// machine that only holds the results.
+/// Names the run folders under `output_dir/runs` that are not among `planned`: runs of datasets
+/// that `status` could not find, or of settings no longer in the experiment file.
+pub fn unplanned_runs(output_dir: &Path, planned: &[(String, RunState)]) -> Vec<String> {
+    let known: std::collections::HashSet<&str> =
+        planned.iter().map(|(folder, _)| folder.as_str()).collect();
+    let Ok(entries) = std::fs::read_dir(output_dir.join("runs")) else {
+        return Vec::new();
+    };
+    let mut others: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !known.contains(name.as_str()))
+        .collect();
+    others.sort();
+    others
+}
+
 pub fn sweep_status(
     output_dir: &Path,
     data_dir: Option<PathBuf>,
 ) -> Result<Vec<(String, RunState)>> {
     let mut experiment = Experiment::from_file(&output_dir.join(EXPERIMENT_COPY))?;
-    if let Some(dir) = data_dir {
+    let recorded = std::fs::read_to_string(output_dir.join(DATA_DIR_RECORD))
+        .ok()
+        .map(|text| PathBuf::from(text.trim()))
+        .filter(|dir| dir.is_dir());
+    if let Some(dir) = data_dir.or(recorded) {
         experiment.data_dir = dir;
     }
     let entities = crate::data::resolve(

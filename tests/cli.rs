@@ -394,6 +394,32 @@ fn report_and_status_read_results() {
     assert!(status.status.success(), "{}", stderr(&status));
     let printed = String::from_utf8_lossy(&status.stdout);
     assert!(printed.contains("10 runs: 10 done, 0 failed"), "{printed}");
+
+    // Without --data-dir, from another folder, status uses the data folder the run recorded.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let status = binary()
+        .current_dir(elsewhere.path())
+        .arg("status")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(printed.contains("10 runs: 10 done, 0 failed"), "{printed}");
+
+    // Without any data folder, the runs it cannot place are still counted.
+    std::fs::remove_file(dir.join("data_dir.txt")).unwrap();
+    let status = binary()
+        .current_dir(elsewhere.path())
+        .arg("status")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(printed.contains("5 runs: 5 done"), "{printed}");
+    assert!(
+        printed.contains("5 more run folders are not counted"),
+        "{printed}"
+    );
 }
 
 /// An experiment of six synthetic runs that each take a moment.
