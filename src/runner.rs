@@ -579,7 +579,13 @@ fn execute_run(
     let mut kept = None;
     if let Some(trained) = &trained {
         report::write_history(&dir.join(files::HISTORY), &trained.history)?;
-        kept = write_sparsity(dir, trained, run, &dataset.sensor_names)?;
+        kept = write_sparsity(
+            dir,
+            trained,
+            run,
+            &dataset.sensor_names,
+            &prepared.scaler.constant,
+        )?;
         let model_path = dir.join(files::MODEL);
         trained
             .model
@@ -683,16 +689,24 @@ fn train_network(
 }
 
 /// Writes the sparsity files and pictures of a sparse network; `None` for the standard model.
+/// Writes the sparsity files of a sparse run. A sensor that is constant in the training part
+/// never counts as kept: its scaled input is 0, so the reconstruction error never trains its
+/// weights, and whatever weight it keeps selects nothing.
 fn write_sparsity(
     dir: &Path,
     trained: &Trained,
     run: &RunSpec,
     names: &[String],
+    constant: &[usize],
 ) -> Result<Option<SparsitySummary>> {
     let Some(mask) = trained.model.sparsity_mask() else {
         return Ok(None);
     };
-    let kept = mask.kept_sensors(run.network.zero_tolerance);
+    let kept: Vec<usize> = mask
+        .kept_sensors(run.network.zero_tolerance)
+        .into_iter()
+        .filter(|j| !constant.contains(j))
+        .collect();
     if kept.is_empty() {
         warn!(
             run = %run.folder_name(),
@@ -709,6 +723,7 @@ fn write_sparsity(
         kept_names: kept.iter().map(|&j| names[j].clone()).collect(),
         exact_zeros: mask.values.iter().filter(|&&v| v == 0.0).count(),
         sensor_mass: mask.sensor_mass(),
+        constant_in_training: constant.to_vec(),
     };
     write_json(&dir.join(files::SPARSITY), &summary)?;
     Ok(Some(summary))
@@ -749,6 +764,9 @@ pub struct SparsitySummary {
     pub exact_zeros: usize,
     /// `Σ|w|` per sensor.
     pub sensor_mass: Vec<f64>,
+    /// 0-based indices of the sensors constant in the training part, which never count as kept.
+    #[serde(default)]
+    pub constant_in_training: Vec<usize>,
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

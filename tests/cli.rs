@@ -102,6 +102,19 @@ fn smoke_sweep_writes_tables() {
             ]);
             let kept: usize = row["sensors_kept"].parse().unwrap();
             assert!(kept <= 38, "sensors kept = {kept}");
+            // A sensor constant in training (machine-1-5 has 8) never counts as kept.
+            let text = std::fs::read_to_string(folder.join("sparsity.json")).unwrap();
+            let sparsity: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let indices = |key: &str| -> Vec<u64> {
+                let values = sparsity[key].as_array().unwrap();
+                values.iter().map(|v| v.as_u64().unwrap()).collect()
+            };
+            let constant = indices("constant_in_training");
+            if row["entity"] == "machine-1-5" {
+                assert_eq!(constant, vec![4, 7, 16, 17, 26, 28, 36, 37]);
+            }
+            let kept_indices = indices("kept_indices");
+            assert!(kept_indices.iter().all(|j| !constant.contains(j)), "{text}");
         }
         for file in files {
             let path = folder.join(file);

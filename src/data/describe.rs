@@ -92,14 +92,10 @@ pub fn count_segments(labels: &[bool]) -> usize {
         .count()
 }
 
-/// Returns the columns whose every value equals the first.
+/// Returns the columns that the z-score scaling treats as constant: standard deviation below
+/// 1e-8.
 pub fn constant_columns(series: &Series) -> Vec<usize> {
-    (0..series.cols)
-        .filter(|&c| {
-            let first = series.values[c];
-            (0..series.rows).all(|r| series.values[r * series.cols + c] == first)
-        })
-        .collect()
+    super::prep::Scaler::fit(series).constant
 }
 
 /// Summarises one entity.

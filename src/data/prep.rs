@@ -15,6 +15,9 @@ pub struct Scaler {
     /// Standard deviation (population form), replaced by 1 for constant sensors so that they
     /// scale to 0 instead of NaN.
     pub std: Vec<f64>,
+    /// 0-based indices of the constant sensors: standard deviation below 1e-8.
+    #[serde(default)]
+    pub constant: Vec<usize>,
 }
 
 impl Scaler {
@@ -34,12 +37,17 @@ impl Scaler {
                 *s += (v as f64 - m).powi(2);
             }
         }
-        let std = var
+        let std: Vec<f64> = var.into_iter().map(|s| (s / n).sqrt()).collect();
+        let constant = (0..std.len()).filter(|&j| std[j] < MIN_STD).collect();
+        let std = std
             .into_iter()
-            .map(|s| (s / n).sqrt())
             .map(|s| if s < MIN_STD { 1.0 } else { s })
             .collect();
-        Scaler { mean, std }
+        Scaler {
+            mean,
+            std,
+            constant,
+        }
     }
 
     /// Returns the scaled series.
