@@ -535,10 +535,22 @@ pub fn paper_table(records: &[RunRecord], show_point_adjusted: bool) -> String {
     datasets.dedup();
 
     let mut out = String::from("# Results\n\n");
+    if grid.is_empty() {
+        let failed = records
+            .iter()
+            .filter(|r| r.status == RunStatus::Failed)
+            .count();
+        let _ = writeln!(
+            out,
+            "No run completed: {failed} of {} failed, and their errors are in summary.csv.",
+            records.len()
+        );
+        return out;
+    }
     out.push_str(
         "Test ROC-AUC and PR-AUC (average precision, no interpolation), mean ± sample standard \
          deviation over seeds. \"kept\" is the number of sensors with a sparse weight above the \
-         zero tolerance.\n\n",
+         zero tolerance, not counting sensors constant in training.\n\n",
     );
     let mut header = String::from("| dataset |");
     let mut rule = String::from("|---|");
@@ -700,6 +712,19 @@ mod tests {
                 evaluation_settings: None,
             }),
         }
+    }
+
+    #[test]
+    fn table_without_a_completed_run_says_so() {
+        let mut failed = record(ModelKind::Standard, 8, 0, 0.5, 0.7);
+        failed.status = RunStatus::Failed;
+        failed.metrics = None;
+        failed.error = Some("the data file is missing".into());
+        let table = paper_table(&[failed], false);
+        assert_eq!(
+            table,
+            "# Results\n\nNo run completed: 1 of 1 failed, and their errors are in summary.csv.\n"
+        );
     }
 
     #[test]

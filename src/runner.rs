@@ -507,6 +507,17 @@ fn execute_run(
     let prepared = prep::prepare(dataset, run.training.validation_fraction, run.window)?;
     let k = dataset.train.cols;
 
+    if run.model == ModelKind::BaselinePca && run.network.pca_components >= k {
+        return Err(Error::Setting {
+            key: "model.pca_components".into(),
+            value: run.network.pca_components.to_string(),
+            expected: format!(
+                "fewer components than the {k} sensors of {}: with {k} or more the PCA \
+                 baseline reconstructs every point exactly and its scores are rounding noise",
+                run.dataset
+            ),
+        });
+    }
     let trained = if run.model.is_baseline() {
         None
     } else {
@@ -838,5 +849,53 @@ mod tests {
         let roc_auc = metrics.roc_auc.unwrap();
         assert!(roc_auc > 0.8, "ROC-AUC = {roc_auc}");
         assert!(dir.path().join(files::CONTRIBUTIONS).is_file());
+    }
+
+    #[test]
+    fn pca_with_as_many_components_as_sensors_is_an_error() {
+        let generator = SyntheticSettings {
+            sensors: 6,
+            groups: 1,
+            group_size: 3,
+            train_length: 400,
+            test_length: 200,
+            anomalies: 1,
+            anomaly_min_length: 5,
+            anomaly_max_length: 10,
+            anomaly_sensors: 1,
+            ..SyntheticSettings::default()
+        };
+        let run = RunSpec {
+            dataset: DatasetSpec::synthetic(),
+            model: ModelKind::BaselinePca,
+            hidden_size: 0,
+            window: 8,
+            l1: 0.0,
+            sparse_units: None,
+            seed: 0,
+            backend: BackendKind::Cpu,
+            training: TrainingSettings::default(),
+            network: ModelSettings {
+                pca_components: 6,
+                ..ModelSettings::default()
+            },
+            scoring: ScoringSettings::default(),
+            synthetic: Some(generator.clone()),
+            data: None,
+        };
+        let dataset = synthetic::generate(&generator, run.seed);
+        let dir = tempfile::tempdir().unwrap();
+        let err = execute_run(
+            &run,
+            &dataset,
+            dir.path(),
+            &Device::flex(),
+            &EvaluationSettings::default(),
+            &tracing::Span::none(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`model.pca_components` = 6"), "{err}");
+        assert!(err.contains("fewer components than the 6 sensors"), "{err}");
     }
 }
