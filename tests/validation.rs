@@ -67,6 +67,8 @@ fn cases() -> Vec<Case> {
     odd_labels[3] = 2.0;
     let mut nan_test: Vec<f64> = (0..80).map(|i| i as f64).collect();
     nan_test[3] = f64::NAN;
+    let mut huge_test: Vec<f64> = (0..80).map(|i| i as f64).collect();
+    huge_test[5] = 1e39;
     vec![
         Case {
             name: "nan in csv",
@@ -89,6 +91,22 @@ fn cases() -> Vec<Case> {
             dataset: "csv:case",
             window: 4,
             expected: &["train.csv", "line 5", "holds inf"],
+        },
+        Case {
+            name: "value beyond f32 in csv",
+            files: vec![
+                ("train.csv", good.clone().into_bytes()),
+                ("test.csv", with_line(&good, 6, "4,1e39,1,0").into_bytes()),
+            ],
+            settings: CSV_DATASET,
+            dataset: "csv:case",
+            window: 4,
+            expected: &[
+                "test.csv",
+                "line 6",
+                "\"s1\" holds 1e39",
+                "beyond the range of f32",
+            ],
         },
         Case {
             name: "empty field in csv",
@@ -306,6 +324,22 @@ fn cases() -> Vec<Case> {
                 "test.npy",
                 "row 1, column 1 (both counting from 0) holds NaN",
                 "forward-fill",
+            ],
+        },
+        Case {
+            name: "npy value beyond f32",
+            files: vec![
+                ("train.npy", npy(40, 2)),
+                ("test.npy", encode_f64(40, 2, &huge_test)),
+                ("labels.npy", labels(&[0.0; 40])),
+            ],
+            settings: NPY_DATASET,
+            dataset: "npy:case",
+            window: 4,
+            expected: &[
+                "test.npy",
+                "row 2, column 1 (both counting from 0) holds 1e39",
+                "rescale the column",
             ],
         },
         Case {

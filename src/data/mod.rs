@@ -437,6 +437,28 @@ impl DataSettings {
     }
 }
 
+/// Describes a finite value too large for `f32`, which every series is stored in.
+pub(crate) fn beyond_f32(column: &str, value: f64) -> String {
+    format!(
+        "{column} holds {value:e}, beyond the range of f32 (about ±3.4e38); rescale the column, \
+         for example to other units"
+    )
+}
+
+/// Converts the row-major `f64` values of an array read from `path` to `f32`, failing on the
+/// first finite value beyond the range of `f32` (its position counted from 0, as in NumPy).
+pub(crate) fn narrow_to_f32(path: &Path, values: &[f64], cols: usize) -> Result<Vec<f32>> {
+    if let Some(index) = values
+        .iter()
+        .position(|v| v.is_finite() && !(*v as f32).is_finite())
+    {
+        let (row, col) = (index / cols.max(1), index % cols.max(1));
+        let place = format!("row {row}, column {col} (both counting from 0)");
+        return Err(Error::data(path, None, beyond_f32(&place, values[index])));
+    }
+    Ok(values.iter().map(|&v| v as f32).collect())
+}
+
 /// Applies the missing-value rule to a series read from `path`.
 ///
 /// Rejecting names the first non-finite value by row and column, both counted from 0 as NumPy
@@ -516,13 +538,21 @@ pub fn parse_numeric_table(
         };
         for (col, field) in fields.enumerate() {
             let field = field.trim();
-            let value: f32 = field.parse().map_err(|_| {
+            let wide: f64 = field.parse().map_err(|_| {
                 Error::data(
                     path,
                     Some(line_number),
                     format!("column {} holds {field:?}, which is not a number", col + 1),
                 )
             })?;
+            let value = wide as f32;
+            if wide.is_finite() && !value.is_finite() {
+                return Err(Error::data(
+                    path,
+                    Some(line_number),
+                    beyond_f32(&format!("column {}", col + 1), wide),
+                ));
+            }
             if !value.is_finite() && options.missing == MissingValues::Reject {
                 return Err(Error::data(
                     path,

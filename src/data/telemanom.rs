@@ -217,7 +217,7 @@ fn warn_duplicate(csv: &Path, channel: &str, rows: &[LabelRow]) {
 
 fn series_from(path: &Path, array: npy::NpyArray, options: &LoadOptions) -> Result<Series> {
     let (rows, cols) = array.rows_cols();
-    let values = array.values.iter().map(|&v| v as f32).collect();
+    let values = super::narrow_to_f32(path, &array.values, cols)?;
     let mut series = Series::new(values, rows, cols);
     super::handle_missing(&mut series, path, options.missing)?;
     Ok(series)

@@ -260,6 +260,13 @@ fn read_csv(path: &Path, source: &CsvSource, options: &LoadOptions) -> Result<Cs
     let mut values = vec![0f32; rows * cols];
     for (c, column) in columns.iter().enumerate() {
         for (r, value) in column.iter().enumerate() {
+            if let Some(wide) = value.filter(|v| v.is_finite() && !(*v as f32).is_finite()) {
+                return Err(Error::data(
+                    path,
+                    Some(r + 2),
+                    super::beyond_f32(&format!("column {:?}", sensors[c]), wide),
+                ));
+            }
             let value = value.map_or(f32::NAN, |v| v as f32);
             if !value.is_finite() && options.missing == MissingValues::Reject {
                 return Err(Error::data(
@@ -447,7 +454,7 @@ fn npy_series(path: &Path, options: &LoadOptions) -> Result<Series> {
             format!("the array is empty ({rows}, {cols})"),
         ));
     }
-    let values = array.values.iter().map(|&v| v as f32).collect();
+    let values = super::narrow_to_f32(path, &array.values, cols)?;
     let mut series = Series::new(values, rows, cols);
     super::handle_missing(&mut series, path, options.missing)?;
     Ok(series)
