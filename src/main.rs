@@ -356,6 +356,11 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Writes a count with its noun in the singular or the plural.
+fn count_of(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// The largest thread count that `--jobs` and `--threads` accept. Each thread is an
 /// operating-system thread with its own stack, and each run needs its share of memory.
 const MAX_THREADS: usize = 1024;
@@ -598,10 +603,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         let plan = runner::plan(&experiment, args.skip_missing, args.shard)
             .with_context(|| format!("experiment {} failed", args.experiment.display()))?;
+        sparse_lstm_ad::backend::device(experiment.backend)?;
         println!(
-            "{} runs; {} datasets loaded and checked (the synthetic set once per seed)",
-            plan.runs.len(),
-            plan.entities()
+            "{}; {} loaded and checked",
+            count_of(plan.runs.len(), "run", "runs"),
+            plan.describe_datasets()
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -637,9 +643,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let failed: Vec<_> = outcome.failed().collect();
     eprintln!(
-        "{} runs ({} trained now), results in {}",
-        outcome.records.len(),
-        outcome.trained,
+        "{}, results in {}",
+        count_of(outcome.records.len(), "run", "runs")
+            + &format!(" ({} trained now)", outcome.trained),
         outcome.output_dir.display()
     );
     if let Some(shard) = args.shard {
@@ -654,7 +660,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("{} run(s) failed:", failed.len());
+    eprintln!("{} failed:", count_of(failed.len(), "run", "runs"));
     for record in failed {
         eprintln!(
             "  {}: {}",

@@ -510,15 +510,21 @@ fn comparison(grid: &Grid, models: &[ModelKind], datasets: &[&String]) -> String
             let test = match crate::stats::wilcoxon_signed_rank(&sparse, &standard) {
                 Some(t) => format!(
                     "W = {}, p = {:.3} (two-sided, exact, {} non-zero differences)",
-                    t.statistic, t.p_value, t.pairs
+                    // Adding 0.0 turns a statistic of −0 into 0.
+                    t.statistic + 0.0,
+                    t.p_value,
+                    t.pairs
                 ),
                 None => "no test (no difference)".to_owned(),
             };
+            let entities = match pairs.len() {
+                1 => "1 entity".to_owned(),
+                n => format!("{n} entities"),
+            };
             let _ = writeln!(
                 out,
-                "\nWilcoxon signed-rank test, {model} against standard, {metric} over {} \
-                 entities: higher on {wins}; {test}.",
-                pairs.len()
+                "\nWilcoxon signed-rank test, {model} against standard, {metric} over \
+                 {entities}: higher on {wins}; {test}."
             );
         }
     }
@@ -610,7 +616,13 @@ pub fn paper_table(records: &[RunRecord], show_point_adjusted: bool) -> String {
     if failed > 0 {
         let _ = writeln!(
             out,
-            "\n{failed} run(s) failed and are left out; their errors are in summary.csv."
+            "\n{failed} {} and {} left out; the errors are in summary.csv.",
+            if failed == 1 {
+                "run failed"
+            } else {
+                "runs failed"
+            },
+            if failed == 1 { "is" } else { "are" }
         );
     }
 
@@ -752,7 +764,7 @@ mod tests {
         assert!(table.contains("Mean rank by ROC-AUC"), "{table}");
         assert!(
             table.contains(
-                "sparse-elementwise against standard, ROC-AUC over 1 entities: higher on 1"
+                "sparse-elementwise against standard, ROC-AUC over 1 entity: higher on 1"
             ),
             "{table}"
         );

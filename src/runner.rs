@@ -187,6 +187,25 @@ impl Plan {
     pub fn entities(&self) -> usize {
         self.datasets.len()
     }
+
+    /// Describes the loaded datasets, such as `10 datasets (the synthetic set once per seed)`.
+    pub fn describe_datasets(&self) -> String {
+        let synthetic = self
+            .datasets
+            .keys()
+            .filter(|(spec, _)| spec.is_synthetic())
+            .count();
+        let distinct = self.datasets.len() - synthetic + synthetic.min(1);
+        let noun = |n: usize| if n == 1 { "dataset" } else { "datasets" };
+        if synthetic > 1 {
+            format!(
+                "{distinct} {} (the synthetic set generated {synthetic} times, once per seed)",
+                noun(distinct)
+            )
+        } else {
+            format!("{distinct} {}", noun(distinct))
+        }
+    }
 }
 
 /// Expands the sweep, keeps the runs of `shard` (all runs for `None`), and loads and checks

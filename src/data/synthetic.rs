@@ -85,12 +85,19 @@ impl SyntheticSettings {
     pub fn validate(&self) -> Result<()> {
         in_range("synthetic.sensors", self.sensors, 1, 100_000)?;
         in_range("synthetic.groups", self.groups, 1, self.sensors)?;
-        in_range(
-            "synthetic.group_size",
-            self.group_size,
-            1,
-            self.sensors / self.groups,
-        )?;
+        if self.group_size == 0 || self.group_size > self.sensors / self.groups {
+            return Err(setting(
+                "synthetic.group_size",
+                self.group_size,
+                format!(
+                    "an integer in [1, {}]: the {} groups of `group_size` sensors must fit in \
+                     the {} sensors; lower `groups` or `group_size`, or raise `sensors`",
+                    self.sensors / self.groups,
+                    self.groups,
+                    self.sensors
+                ),
+            ));
+        }
         in_range(
             "synthetic.train_length",
             self.train_length,
