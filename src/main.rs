@@ -543,7 +543,18 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         vus_window: args.vus_window,
         point_adjusted_in_table: false,
     };
-    settings.validate()?;
+    settings.validate().map_err(|e| match e {
+        // The settings came from flags here, not from an experiment file.
+        sparse_lstm_ad::error::Error::Setting {
+            key,
+            value,
+            expected,
+        } => {
+            let flag = key.trim_start_matches("evaluation.").replace('_', "-");
+            anyhow::anyhow!("invalid --{flag} {value}: {expected}")
+        }
+        other => other.into(),
+    })?;
     let labels = evaluation::read_labels(&args.labels)?;
     let scores = evaluation::read_column(&args.scores)?;
     let validation_scores = args
@@ -556,6 +567,22 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(evaluation::read_labels)
         .transpose()?;
+    if let (Some(scores), Some(labels), Some(scores_path), Some(labels_path)) = (
+        &validation_scores,
+        &validation_labels,
+        &args.validation_scores,
+        &args.validation_labels,
+    ) && scores.len() != labels.len()
+    {
+        anyhow::bail!(
+            "{} holds {} validation scores but {} holds {} validation labels; give one label \
+             per score",
+            scores_path.display(),
+            scores.len(),
+            labels_path.display(),
+            labels.len()
+        );
+    }
     let suite = evaluation::metric_suite(
         &labels,
         &scores,

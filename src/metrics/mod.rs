@@ -62,17 +62,17 @@ pub enum MetricError {
 
     /// [`ThresholdRule::BestFbeta`] was called without validation labels.
     #[error(
-        "the BestFbeta threshold rule needs validation labels, but none were given. \
-         Pass the labels of the validation split, or use the Quantile or MeanStd rule, \
-         which needs no labels"
+        "the best-f-beta threshold needs validation labels, but none were given. Pass the \
+         labels of the validation scores (`evaluate --validation-labels FILE`), or use the \
+         quantile or mean-std threshold, which needs no labels"
     )]
     MissingValidationLabels,
 
     /// [`ThresholdRule::BestFbeta`] was called with validation labels of one class only.
     #[error(
-        "the BestFbeta threshold rule needs validation labels of both classes, but they contain \
-         {positives} anomalies and {negatives} normal points. Use a validation split that \
-         contains both, or use the Quantile or MeanStd rule"
+        "the best-f-beta threshold needs validation labels of both classes, but they contain \
+         {positives} anomalies and {negatives} normal points. Use validation data that \
+         contains both, or use the quantile or mean-std threshold"
     )]
     SingleClassValidationLabels { positives: usize, negatives: usize },
 }

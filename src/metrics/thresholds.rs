@@ -269,7 +269,11 @@ mod tests {
         );
 
         let message = MetricError::MissingValidationLabels.to_string();
-        assert!(message.contains("Quantile"), "fix missing: {message}");
+        assert!(message.contains("quantile"), "fix missing: {message}");
+        assert!(
+            message.contains("--validation-labels"),
+            "fix missing: {message}"
+        );
     }
 
     #[test]
