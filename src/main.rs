@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sparse_lstm_ad::bench::{self, BenchOptions, BenchReport};
 use sparse_lstm_ad::config::{DEFAULT_DATA_DIR, Experiment};
-use sparse_lstm_ad::data::{DatasetSelector, describe as datasets, fetch};
+use sparse_lstm_ad::data::{DatasetKind, DatasetSelector, describe as datasets, fetch};
 use sparse_lstm_ad::evaluation::{self, EvaluationSettings, ThresholdKind};
 use sparse_lstm_ad::report;
 use sparse_lstm_ad::runner::{self, RunOptions};
@@ -473,6 +473,14 @@ fn run_bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
 fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     let selector: DatasetSelector = args.dataset.parse()?;
+    if args.experiment.is_none() && matches!(selector.kind, DatasetKind::Csv | DatasetKind::Npy) {
+        anyhow::bail!(
+            "{} is declared in an experiment file ([data.{}.<name>]); pass that file with \
+             --experiment FILE",
+            args.dataset,
+            selector.kind.family()
+        );
+    }
     let experiment = args
         .experiment
         .as_deref()

@@ -334,6 +334,7 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
     if cancelled {
         warn!("interrupted: the finished runs are kept and a rerun trains the rest");
     }
+    let planned = records.len();
     let records: Vec<RunRecord> = records.into_iter().flatten().collect();
 
     // A shard writes the tables of its own runs only, into its own folder, so that shards
@@ -348,6 +349,18 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
         &records,
         experiment.evaluation.point_adjusted_in_table,
     )?;
+    if cancelled {
+        // The tables cover the finished runs only; say so at the top of table.md.
+        let path = tables_dir.join("table.md");
+        let table = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let note = format!(
+            "**Incomplete:** the sweep was interrupted after {} of its {planned} runs; run the \
+             same command again to train the rest, and the tables will cover them all.\n\n",
+            records.len()
+        );
+        let table = table.replacen("# Results\n\n", &format!("# Results\n\n{note}"), 1);
+        write_atomic(&path, table.as_bytes())?;
+    }
     Ok(SweepOutcome {
         output_dir,
         tables_dir,

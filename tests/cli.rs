@@ -580,6 +580,12 @@ fn interrupt_keeps_finished_runs() {
         rows.iter().all(|r| r["status"] == "done"),
         "abandoned runs are not rows"
     );
+    let table = std::fs::read_to_string(results.join("resume/table.md")).unwrap();
+    let note = format!(
+        "**Incomplete:** the sweep was interrupted after {} of its 6 runs",
+        rows.len()
+    );
+    assert!(table.contains(&note), "{table}");
     assert!(
         !results.join("resume/.lock").exists(),
         "the lock is released"
