@@ -178,6 +178,24 @@ fn missing_dataset_stops_before_training() {
 }
 
 #[test]
+fn every_missing_dataset_is_named_at_once() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = binary()
+        .arg("run")
+        .arg(repo().join("experiments/sweep.toml"))
+        .arg("--dry-run")
+        .arg("--data-dir")
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    for name in ["smd:machine-2-1", "msl:T-4", "tep:15", "datasets fetch tep"] {
+        assert!(message.contains(name), "{name}: {message}");
+    }
+}
+
+#[test]
 fn skip_missing_runs_synthetic_only() {
     let empty = tempfile::tempdir().unwrap();
     let results = tempfile::tempdir().unwrap();

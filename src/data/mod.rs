@@ -226,14 +226,46 @@ pub fn resolve(
     skip_missing: bool,
 ) -> Result<Vec<DatasetSpec>> {
     let mut specs = Vec::new();
+    let mut missing = Vec::new();
+    let mut first_missing = None;
     for selector in selectors {
         match resolve_one(selector, data_dir, settings) {
             Ok(found) => specs.extend(found),
             Err(e @ Error::DatasetMissing { .. }) if skip_missing => {
                 tracing::warn!(error = %e, "dataset left out because it is missing");
             }
+            Err(e @ Error::DatasetMissing { .. }) => {
+                let label = match &selector.entity {
+                    Some(entity) => format!("{}:{entity}", selector.kind.family()),
+                    None => selector.kind.family().to_owned(),
+                };
+                first_missing.get_or_insert(e);
+                missing.push((label, selector.kind.family()));
+            }
             Err(e) => return Err(e),
         }
+    }
+    // Name every missing dataset at once, so that one download round fixes them all.
+    if missing.len() > 1 {
+        let names: Vec<String> = missing.iter().map(|(label, _)| label.clone()).collect();
+        let mut families: Vec<&str> = missing.iter().map(|(_, family)| *family).collect();
+        families.dedup();
+        let fetches: Vec<String> = families
+            .iter()
+            .map(|f| format!("`sparse-lstm-ad datasets fetch {f}`"))
+            .collect();
+        return Err(Error::DatasetMissing {
+            name: names.join("`, `"),
+            path: data_dir.to_owned(),
+            hint: format!(
+                "Fetch them with {}, point `data_dir` or `--data-dir` at a folder that holds \
+                 them, or pass `--skip-missing` to run the others (see datasets/README.md)",
+                fetches.join(", ")
+            ),
+        });
+    }
+    if let Some(e) = first_missing {
+        return Err(e);
     }
     specs.dedup();
     if specs.is_empty() {
