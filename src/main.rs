@@ -503,6 +503,27 @@ fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    if !args.results.join(tracking::EXPERIMENT_COPY).is_file() {
+        // A folder that holds results folders, such as `results/`, is a common slip.
+        let inside: Vec<String> = std::fs::read_dir(&args.results)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().join(tracking::EXPERIMENT_COPY).is_file())
+                    .map(|e| e.path().display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !inside.is_empty() {
+            anyhow::bail!(
+                "{} is not a results folder (it has no {}); the results folders inside it are: \
+                 {}",
+                args.results.display(),
+                tracking::EXPERIMENT_COPY,
+                inside.join(", ")
+            );
+        }
+    }
     let states = tracking::sweep_status(&args.results, args.data_dir)
         .with_context(|| format!("cannot read the status of {}", args.results.display()))?;
     for (folder, state) in &states {
