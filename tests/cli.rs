@@ -451,6 +451,13 @@ fn report_and_status_read_results() {
         printed.contains("5 more run folders are not counted"),
         "{printed}"
     );
+
+    // The folder above a results folder gets pointed at the folders inside it.
+    let above = binary().arg("status").arg(results.path()).output().unwrap();
+    assert_eq!(above.status.code(), Some(2));
+    let message = stderr(&above);
+    assert!(message.contains("is not a results folder"), "{message}");
+    assert!(message.contains(&dir.display().to_string()), "{message}");
 }
 
 /// An experiment of six synthetic runs that each take a moment.
