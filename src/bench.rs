@@ -327,7 +327,7 @@ fn bench_one(
     }
 }
 
-/// Most points the series benchmark accepts: 38 sensors of 4 bytes make 15.2 GB of series.
+/// Maximum number of points of the series benchmark: 38 sensors of 4 bytes make 15.2 GB.
 pub const MAX_SERIES_POINTS: usize = 100_000_000;
 
 /// Sizes of the series benchmark.

@@ -504,7 +504,7 @@ fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     if !args.results.join(tracking::EXPERIMENT_COPY).is_file() {
-        // A folder that holds results folders, such as `results/`, is a common slip.
+        // A folder that contains results folders, such as `results/`, is a common mistake.
         let inside: Vec<String> = std::fs::read_dir(&args.results)
             .map(|entries| {
                 entries
@@ -604,7 +604,7 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     ) && scores.len() != labels.len()
     {
         anyhow::bail!(
-            "{} holds {} validation scores but {} holds {} validation labels; give one label \
+            "{} contains {} validation scores but {} contains {} validation labels; give one label \
              per score",
             scores_path.display(),
             scores.len(),

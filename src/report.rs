@@ -727,7 +727,7 @@ mod tests {
     }
 
     #[test]
-    fn table_without_a_completed_run_says_so() {
+    fn table_without_completed_run() {
         let mut failed = record(ModelKind::Standard, 8, 0, 0.5, 0.7);
         failed.status = RunStatus::Failed;
         failed.metrics = None;

@@ -350,7 +350,7 @@ pub fn run_experiment(experiment: &Experiment, options: &RunOptions) -> Result<S
         experiment.evaluation.point_adjusted_in_table,
     )?;
     if cancelled {
-        // The tables cover the finished runs only; say so at the top of table.md.
+        // The tables cover the finished runs only, so table.md starts with a note.
         let path = tables_dir.join("table.md");
         let table = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let note = format!(
@@ -824,6 +824,25 @@ mod tests {
     use crate::data::DatasetSpec;
     use crate::data::synthetic::{self, SyntheticSettings};
 
+    /// Builds the run of `model` on the synthetic set that `generator` describes.
+    fn synthetic_run(generator: &SyntheticSettings, model: ModelKind, seed: u64) -> RunSpec {
+        RunSpec {
+            dataset: DatasetSpec::synthetic(),
+            model,
+            hidden_size: 8,
+            window: 16,
+            l1: 0.0,
+            sparse_units: None,
+            seed,
+            backend: BackendKind::Cpu,
+            training: TrainingSettings::default(),
+            network: ModelSettings::default(),
+            scoring: ScoringSettings::default(),
+            synthetic: Some(generator.clone()),
+            data: None,
+        }
+    }
+
     #[test]
     fn attribution_ranks_injected_sensors() {
         // Large anomalies on two of twelve sensors: the contributions must point at them.
@@ -841,14 +860,6 @@ mod tests {
             ..SyntheticSettings::default()
         };
         let run = RunSpec {
-            dataset: DatasetSpec::synthetic(),
-            model: ModelKind::Standard,
-            hidden_size: 8,
-            window: 16,
-            l1: 0.0,
-            sparse_units: None,
-            seed: 2,
-            backend: BackendKind::Cpu,
             training: TrainingSettings {
                 epochs: 12,
                 learning_rate: 5e-3,
@@ -856,10 +867,7 @@ mod tests {
                 test_stride: 2,
                 ..TrainingSettings::default()
             },
-            network: ModelSettings::default(),
-            scoring: ScoringSettings::default(),
-            synthetic: Some(generator.clone()),
-            data: None,
+            ..synthetic_run(&generator, ModelKind::Standard, 2)
         };
         let dataset = synthetic::generate(&generator, run.seed);
         let dir = tempfile::tempdir().unwrap();
@@ -884,7 +892,7 @@ mod tests {
     }
 
     #[test]
-    fn pca_with_as_many_components_as_sensors_is_an_error() {
+    fn pca_components_at_sensor_count_rejected() {
         let generator = SyntheticSettings {
             sensors: 6,
             groups: 1,
@@ -898,22 +906,11 @@ mod tests {
             ..SyntheticSettings::default()
         };
         let run = RunSpec {
-            dataset: DatasetSpec::synthetic(),
-            model: ModelKind::BaselinePca,
-            hidden_size: 0,
-            window: 8,
-            l1: 0.0,
-            sparse_units: None,
-            seed: 0,
-            backend: BackendKind::Cpu,
-            training: TrainingSettings::default(),
             network: ModelSettings {
                 pca_components: 6,
                 ..ModelSettings::default()
             },
-            scoring: ScoringSettings::default(),
-            synthetic: Some(generator.clone()),
-            data: None,
+            ..synthetic_run(&generator, ModelKind::BaselinePca, 0)
         };
         let dataset = synthetic::generate(&generator, run.seed);
         let dir = tempfile::tempdir().unwrap();

@@ -62,7 +62,7 @@ pub(crate) fn rescore(
 
 /// File name of the copy of the experiment file in a results folder.
 pub const EXPERIMENT_COPY: &str = "experiment.toml";
-/// File in a results folder that holds the absolute data folder of the last `run`.
+/// File in a results folder that contains the absolute data folder of the last `run`.
 pub const DATA_DIR_RECORD: &str = "data_dir.txt";
 
 /// Reads the record of every run folder under `<output_dir>/runs`, sorted by folder name.

@@ -178,7 +178,7 @@ fn missing_dataset_stops_before_training() {
 }
 
 #[test]
-fn every_missing_dataset_is_named_at_once() {
+fn missing_datasets_named_together() {
     let empty = tempfile::tempdir().unwrap();
     let output = binary()
         .arg("run")
@@ -252,7 +252,7 @@ fn bench_rejects_unknown_config() {
 /// Thread counts and series sizes that cannot work stop with the option, the value and a fix,
 /// before any work starts.
 #[test]
-fn bench_and_run_reject_impossible_sizes() {
+fn impossible_sizes_rejected() {
     let smoke = repo().join("experiments/smoke.toml");
     let smoke = smoke.to_str().unwrap();
     let cases: [(&[&str], &str); 5] = [
@@ -428,24 +428,21 @@ fn report_and_status_read_results() {
 
     // Without --data-dir, from another folder, status uses the data folder the run recorded.
     let elsewhere = tempfile::tempdir().unwrap();
-    let status = binary()
-        .current_dir(elsewhere.path())
-        .arg("status")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&status.stdout);
+    let status_elsewhere = || {
+        let output = binary()
+            .current_dir(elsewhere.path())
+            .arg("status")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let printed = status_elsewhere();
     assert!(printed.contains("10 runs: 10 done, 0 failed"), "{printed}");
 
-    // Without any data folder, the runs it cannot place are still counted.
+    // Without any data folder, the runs that status cannot place are still counted.
     std::fs::remove_file(dir.join("data_dir.txt")).unwrap();
-    let status = binary()
-        .current_dir(elsewhere.path())
-        .arg("status")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&status.stdout);
+    let printed = status_elsewhere();
     assert!(printed.contains("5 runs: 5 done"), "{printed}");
     assert!(
         printed.contains("5 more run folders are not counted"),

@@ -1852,7 +1852,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("tep");
         fs::create_dir_all(&dir).unwrap();
-        let _held = ResultsLock::acquire(&dir).unwrap();
+        let _lock = ResultsLock::acquire(&dir).unwrap();
         let options = FetchOptions {
             base_url: Some("http://127.0.0.1:9".into()),
             ..FetchOptions::default()

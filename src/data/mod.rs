@@ -494,7 +494,7 @@ pub(crate) fn narrow_to_f32(path: &Path, values: &[f64], cols: usize) -> Result<
 /// Applies the missing-value rule to a series read from `path`.
 ///
 /// Rejecting names the first non-finite value by row and column, both counted from 0 as NumPy
-/// does, and says so; filling returns how many values were replaced. A sensor with no finite value at all cannot be
+/// does, and the message states this. Filling returns how many values were replaced. A sensor with no finite value at all cannot be
 /// filled and is an error either way.
 pub fn handle_missing(series: &mut Series, path: &Path, missing: MissingValues) -> Result<usize> {
     let Some(first) = series.values.iter().position(|v| !v.is_finite()) else {

@@ -193,7 +193,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_beyond_f32_after_scaling_are_named() {
+    fn scaled_value_beyond_f32_named() {
         // Training values vary by about 0.01, so 1e37 is about 1e39 standard deviations away.
         let train: Vec<f32> = (0..40).map(|i| 1.0 + (i % 2) as f32 * 0.01).collect();
         let mut test = vec![1.0f32; 20];

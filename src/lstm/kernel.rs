@@ -6,7 +6,7 @@
 //!
 //! Batch rows are independent sequences, so the rows are cut into blocks of [`BLOCK_ROWS`] that
 //! rayon runs in parallel: no thread waits for another between steps. A batch of `B` rows thus
-//! keeps at most `⌈B / 32⌉` threads busy in the recurrence; more cores are better used by
+//! keeps at most `⌈B / 32⌉` threads busy in the recurrence. More cores are better used by
 //! training several runs at once (`run --jobs`). A block's matrix products read their rows
 //! straight from the `[B, l, ·]` arrays through the row stride, so no step is copied. The blocks
 //! do not depend on the number of threads, so neither do the results.
@@ -52,7 +52,7 @@ pub struct Saved {
     pub cell_tanh: Vec<f32>,
 }
 
-/// `eˣ` with a relative error below 5·10⁻⁷ (see the tests), written so that loops over slices
+/// Computes `eˣ` with a relative error below 5·10⁻⁷ (see the tests), written so that loops over slices
 /// vectorise. It reduces `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2`, evaluates a fitted polynomial for
 /// `eʳ` and builds `2ⁿ` from its exponent bits. Inputs are clamped to `[-87, 88]`, where `eˣ` is a
 /// normal `f32`; NaN stays NaN.
@@ -176,7 +176,7 @@ multiversion! {
     }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, with strides in elements.
+/// Computes `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, with strides in elements.
 ///
 /// # Safety
 ///
@@ -324,8 +324,8 @@ fn saved_chunks(values: &mut [f32], block: usize, count: usize) -> Vec<&mut [f32
     }
 }
 
-/// Gradients of the recurrence: from the gradient of the hidden states `[B, l, h]`, returns the
-/// gradient of the projected inputs `[B, l, 4h]` and of the recurrent matrix `[h, 4h]`. `hidden`
+/// Computes the gradients of the recurrence: from the gradient of the hidden states `[B, l, h]`,
+/// returns the gradient of the projected inputs `[B, l, 4h]` and of the recurrent matrix `[h, 4h]`. `hidden`
 /// is the output of [`forward`] and `saved` what it saved.
 pub fn backward(
     grad_hidden: &[f32],
@@ -493,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn exp_is_accurate_over_the_clamped_range() {
+    fn exp_accurate_over_clamped_range() {
         let mut worst = 0f64;
         let mut x = -87.0f32;
         while x <= 88.0 {
@@ -534,7 +534,7 @@ mod tests {
     }
 
     #[test]
-    fn single_rows_steps_and_units_work() {
+    fn tiny_and_empty_shapes() {
         for (batch, steps, hidden) in [
             (1, 1, 1),
             (1, 3, 1),
@@ -571,7 +571,7 @@ mod tests {
     }
 
     #[test]
-    fn results_do_not_depend_on_the_thread_count() {
+    fn results_independent_of_threads() {
         let dims = Dims {
             batch: 70,
             steps: 6,
@@ -603,6 +603,7 @@ mod tests {
             steps: 4,
             hidden: 2,
         };
+
         let projected = filled(dims.gate_len(), 3);
         let weight = filled(2 * 8, 4);
         // Loss: Σ u ⊙ hidden with fixed weights u.
@@ -614,8 +615,10 @@ mod tests {
                 .map(|(a, &b)| a * b as f64)
                 .sum()
         };
+
         let (hidden, saved) = forward(projected.clone(), &weight, dims, true);
         let (grad_p, grad_w) = backward(&upstream, &weight, &hidden, &saved.unwrap(), dims);
+
         let eps = 1e-3;
         for q in (0..projected.len()).step_by(7) {
             let mut plus = projected.clone();
@@ -629,6 +632,7 @@ mod tests {
                 grad_p[q]
             );
         }
+
         for q in 0..weight.len() {
             let mut plus = weight.clone();
             plus[q] += eps;

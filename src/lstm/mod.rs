@@ -9,7 +9,7 @@
 //! autodiff and optimisers.
 //!
 //! Other backends (wgpu) run the same recurrence one step at a time with burn tensor operations,
-//! and burn differentiates it; [`is_fused`] answers which path a device takes.
+//! and burn differentiates it. [`is_fused`] returns which path a device takes.
 
 pub mod kernel;
 
@@ -127,7 +127,7 @@ impl<C: CheckpointStrategy> LstmOps for Autodiff<Flex, C> {
                     dims,
                     true,
                 );
-                let saved = saved.expect("the forward pass saves its state when asked");
+                let saved = saved.expect("the forward pass saves its state when `save` is set");
                 let output = flex_tensor(hidden, [dims.batch, dims.steps, dims.hidden]);
                 let state = (Arc::new(saved), output.clone(), weight, dims);
                 prep.finish(state, output)
@@ -312,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_without_autodiff_and_reports_the_path() {
+    fn tracked_and_untracked_paths_agree() {
         let device = Device::flex();
         assert!(is_fused(&device));
         assert!(is_fused(&device.clone().autodiff()));
